@@ -1,0 +1,49 @@
+# The course's commands. Everything runs inside .venv, which the first command creates.
+#   make book     build the HTML book, every chapter executed   -> _build/html/index.html
+#   make test     the whole test suite (what CI runs)
+#   make release  regenerate notebooks/ (student versions) from solutions/
+#   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+ASSIGNMENT  ?=
+SUBMISSIONS ?=
+WORKDIR     ?= .grading
+
+.PHONY: venv book test release grade browser clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# Headless Chromium for the browser tests, from Debian's packages (needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+release: $(STAMP)
+	$(BIN)/python -m autograder release
+
+grade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path"; exit 2; }
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR)
+
+clean:
+	rm -rf _build $(WORKDIR)

@@ -1,0 +1,27 @@
+"""Hidden test cases, one module per assignment.
+
+Each module defines ``CASES = {graded name: generator}``; a generator takes a seeded
+``torch.Generator`` and yields case dicts:
+
+- ``id``: what the case exercises, shown to the student when it fails;
+- ``kind``: ``"function"`` (default): call ``obj(*args, **kwargs)``;
+  ``"module"``: ``obj(**init)``, load ``state_dict``, then call it with ``args``/``kwargs``;
+- ``args``, ``kwargs``, ``init``, ``state_dict``: tensors live on the CPU here and are moved to
+  the grading device; ``GRADING_DEVICE`` stands for the device itself;
+- ``rtol``, ``atol`` (optional): looser tolerances where the reference itself is only that precise;
+- ``uses`` (optional): other graded names the code calls, replaced by the reference during the check.
+
+The grader adds ``expected``: the reference solution's output on the same inputs.
+"""
+import importlib
+from types import ModuleType
+
+MODULES = {
+    "07_self_attention": "autograder.cases.self_attention",
+}
+
+
+def cases_module(assignment: str) -> ModuleType:
+    if assignment not in MODULES:
+        raise KeyError(f"no hidden cases registered for {assignment!r} in autograder/cases/__init__.py")
+    return importlib.import_module(MODULES[assignment])

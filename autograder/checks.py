@@ -1,0 +1,220 @@
+"""What hidden test cells call: compare a student's function with the reference solution.
+
+A hidden test cell in ``solutions/NN_slug/NN_slug.ipynb`` reads::
+
+    from autograder.checks import check_against_reference
+    check_against_reference("07_self_attention", "causal_mask", causal_mask)
+
+The inputs and the reference's outputs are *not* computed here, in the student's kernel: the
+trusted grader computes them beforehand from the solution notebook (``autograder.expected``) and
+writes them to ``$COURSE_EXPECTED_DIR/<assignment>.pt``. This module only loads that file, runs the
+student's code on the grading device (CUDA when present, else CPU), and compares.
+
+A failure raises ``AssertionError`` with what was checked, what differed and by how much; it
+never prints the expected values themselves.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+GRADING_DEVICE = "__grading_device__"  # placeholder in stored arguments, replaced by the device
+ENV_EXPECTED_DIR = "COURSE_EXPECTED_DIR"
+
+
+def grading_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def tolerance(device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for comparing a result computed on ``device`` in ``dtype`` with the reference.
+
+    CUDA matmuls may run in TF32 (10-bit mantissa) and its kernels are not deterministic, so CUDA
+    gets a looser tolerance. Wrong answers in these exercises differ by far more (tenths, not
+    thousandths).
+    """
+    if dtype == torch.float64:
+        return 1e-7, 1e-9
+    if device.type == "cuda":
+        return 5e-3, 5e-3
+    return 1e-4, 1e-5
+
+
+def expected_path(assignment: str) -> Path:
+    directory = os.environ.get(ENV_EXPECTED_DIR)
+    if not directory:
+        raise RuntimeError(f"{ENV_EXPECTED_DIR} is not set: hidden tests run only inside the grader "
+                           "(make grade / python -m autograder grade).")
+    return Path(directory) / f"{assignment}.pt"
+
+
+def load_expected(assignment: str) -> dict:
+    path = expected_path(assignment)
+    if not path.exists():
+        raise RuntimeError(f"no expected outputs at {path}: run the grader, which creates them")
+    return torch.load(path, weights_only=True)
+
+
+# --------------------------------------------------------------------------- moving data
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """Tensors (also inside lists, tuples and dicts) to ``device``; the placeholder becomes it."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, str) and value == GRADING_DEVICE:
+        return device
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}, on {value.device}"
+    return type(value).__name__
+
+
+def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float | None, atol: float | None) -> None:
+    """Raise AssertionError describing the first difference between ``got`` and ``want``."""
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            raise AssertionError(f"{where}: expected a tuple of {len(want)} values, got {describe(got)}"
+                                 + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+        for i, (g, w) in enumerate(zip(got, want)):
+            compare(g, w, f"{where}, returned value {i}", device, rtol, atol)
+        return
+    if not isinstance(want, torch.Tensor):
+        if got != want:
+            raise AssertionError(f"{where}: expected a value of type {type(want).__name__}, got {describe(got)}")
+        return
+    if type(got) not in (torch.Tensor, torch.nn.Parameter):  # no subclasses with a home-made __eq__
+        raise AssertionError(f"{where}: expected a torch.Tensor, got {describe(got)}")
+    if tuple(got.shape) != tuple(want.shape):
+        raise AssertionError(f"{where}: shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+    if got.device.type != device.type:
+        raise AssertionError(f"{where}: result is on {got.device} but the inputs were on {device}; "
+                             "create new tensors on the inputs' device (e.g. device=x.device)")
+    if want.dtype == torch.bool:
+        if got.dtype != torch.bool:
+            raise AssertionError(f"{where}: dtype {got.dtype}, expected torch.bool")
+        wrong = (got.cpu() != want)
+        if wrong.any():
+            first = tuple(wrong.nonzero()[0].tolist())
+            raise AssertionError(f"{where}: {int(wrong.sum())} of {want.numel()} entries differ "
+                                 f"(first at index {first}: got {bool(got.cpu()[first])})")
+        return
+    if not got.is_floating_point():
+        raise AssertionError(f"{where}: dtype {got.dtype}, expected a floating-point tensor")
+    default_rtol, default_atol = tolerance(device, got.dtype)
+    rtol = default_rtol if rtol is None else max(rtol, default_rtol)
+    atol = default_atol if atol is None else max(atol, default_atol)
+    got64, want64 = got.detach().to("cpu", torch.float64), want.to(torch.float64)
+    if torch.isnan(got64).any() and not torch.isnan(want64).any():
+        raise AssertionError(f"{where}: {int(torch.isnan(got64).sum())} entries are NaN "
+                             "(overflow in exp? masked rows?)")
+    diff = (got64 - want64).abs()
+    bad = ~(diff <= atol + rtol * want64.abs())
+    if bad.any():
+        worst = tuple(int(i) for i in torch.unravel_index(torch.nan_to_num(diff, nan=float("inf")).argmax(), diff.shape))
+        raise AssertionError(
+            f"{where}: {int(bad.sum())} of {want.numel()} entries differ from the reference; "
+            f"largest difference {diff[worst].item():.3g} at index {worst} "
+            f"(allowed: {atol:g} + {rtol:g}·|reference|)")
+
+
+# --------------------------------------------------------------------------- calling
+
+
+@contextmanager
+def substituted(obj: Any, names: dict[str, Any]):
+    """Temporarily replace global names seen by ``obj``'s code (its module or the notebook).
+
+    Used so that a class that calls another graded function is checked with the reference
+    version of that function: one mistake costs points once.
+    """
+    if not names:
+        yield
+        return
+    function = getattr(obj, "forward", obj)
+    namespace = getattr(function, "__globals__", None)
+    if namespace is None:
+        yield
+        return
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in names}
+    namespace.update(names)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def support_functions(expected: dict, names: list[str]) -> dict[str, Any]:
+    """Build the reference versions of ``names`` from the sources the grader stored."""
+    if not names:
+        return {}
+    namespace: dict[str, Any] = {}
+    exec(compile(expected["setup_source"], "<reference setup>", "exec"), namespace)
+    for name in names:
+        exec(compile(expected["sources"][name], f"<reference {name}>", "exec"), namespace)
+    return {name: namespace[name] for name in names}
+
+
+def run_case(obj: Any, case: dict, device: torch.device) -> Any:
+    args = to_device(case.get("args", []), device)
+    kwargs = to_device(case.get("kwargs", {}), device)
+    if case["kind"] == "function":
+        return obj(*args, **kwargs)
+    # a module: build it, load the given weights, run forward
+    module = obj(**case["init"])
+    state = {k: v.to(torch.float32) for k, v in case["state_dict"].items()}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise AssertionError(f"could not load the weights: the module's parameters must be named "
+                             f"{sorted(state)} ({error})") from None
+    module = module.to(device).eval()
+    with torch.no_grad():
+        return module(*args, **kwargs)
+
+
+def check_against_reference(assignment: str, name: str, obj: Any) -> int:
+    """Run every stored case of ``name`` through ``obj``; return the number of cases passed.
+
+    Raises AssertionError at the first case that differs from the reference.
+    """
+    expected = load_expected(assignment)
+    cases = expected["cases"].get(name)
+    if not cases:
+        raise RuntimeError(f"no hidden cases for {name!r} in {assignment}")
+    device = grading_device()
+    substitutes = support_functions(expected, cases[0].get("uses", []))
+    for case in cases:
+        where = f"{name}, hidden case '{case['id']}'"
+        torch.manual_seed(0)
+        with substituted(obj, substitutes):
+            try:
+                got = run_case(obj, case, device)
+            except AssertionError as error:
+                raise AssertionError(f"{where}: {error}") from None
+            except NotImplementedError:
+                raise AssertionError(f"{where}: not implemented yet (NotImplementedError)") from None
+            except Exception as error:
+                raise AssertionError(f"{where}: raised {type(error).__name__}: {error}") from None
+        compare(got, case["expected"], where, device, case.get("rtol"), case.get("atol"))
+    print(f"{name}: {len(cases)} hidden cases passed on {device.type}")
+    return len(cases)
