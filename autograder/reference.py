@@ -6,6 +6,8 @@ cells and anything else a student's notebook defines. Nothing is copied by hand.
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +44,8 @@ def load_reference(assignment: str) -> Reference:
         if cell.cell_type != "code" or _nbgrader(cell).get("grade"):
             continue
         code = cell.source
-        exec(compile(code, f"<{assignment} reference>", "exec"), namespace)
+        with contextlib.redirect_stdout(io.StringIO()):  # the notebook's own prints are for students
+            exec(compile(code, f"<{assignment} reference>", "exec"), namespace)
         if _nbgrader(cell).get("solution"):
             for name in defined_names(code):
                 sources[name] = code

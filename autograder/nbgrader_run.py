@@ -1,0 +1,34 @@
+"""Run nbgrader's command-line apps on a working folder laid out as nbgrader expects."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.course import NBGRADER_CONFIG, SOLUTIONS
+
+
+def prepare_course_root(root: Path) -> Path:
+    """A working folder whose `source` is solutions/ (a link: nothing is copied)."""
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    source = root / "source"
+    if source.is_symlink() and source.resolve() != SOLUTIONS:
+        source.unlink()
+    if not source.exists():
+        source.symlink_to(SOLUTIONS, target_is_directory=True)
+    return root
+
+
+def nbgrader(root: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` with the course's config, in ``root``; output captured."""
+    command = [str(Path(sys.executable).with_name("nbgrader")), *args,
+               f"--CourseDirectory.root={root}", f"--JupyterApp.config_file={NBGRADER_CONFIG}"]
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                            env={**os.environ, "PATH": path, **(env or {})})
+    if check and result.returncode != 0:
+        raise RuntimeError(f"nbgrader {args[0]} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,38 @@
+"""Build simulated student submissions from the release notebook, as a student would fill it in."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import release_notebook, source_notebook
+
+MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
+
+
+def solution_sources(assignment: str) -> dict[str, str]:
+    """grade_id -> the reference answer's cell source, without the nbgrader markers."""
+    notebook = nbformat.read(source_notebook(assignment), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: MARKERS.sub("", cell.source)
+            for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def filled_release(assignment: str, answers: dict[str, str] | None = None, solved: bool = True):
+    """The release notebook with every stub answered by the reference (``solved``), except ``answers``."""
+    notebook = nbformat.read(release_notebook(assignment), as_version=4)
+    reference = solution_sources(assignment) if solved else {}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if (answers or {}).get(grade_id) is not None:
+            cell.source = answers[grade_id]
+        elif grade_id in reference:
+            cell.source = reference[grade_id]
+    return notebook
+
+
+def write_submission(folder: Path, student: str, assignment: str, notebook, name: str | None = None) -> Path:
+    path = folder / student / (name or f"{assignment}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
