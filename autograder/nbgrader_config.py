@@ -18,3 +18,11 @@ c.Execute.iopub_timeout = 10
 
 # Students may not change the tests: autograde restores the locked cells from the gradebook.
 c.Autograde.create_student = True
+
+# Feedback shows each test's verdict and message, but not the hidden tests' code.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+from autograder.feedback import ShortenTestErrors  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestErrors, CSSHTMLHeaderPreprocessor]

@@ -1,0 +1,58 @@
+"""Shared fixtures: the hidden tests' expected outputs, and the HTML book built once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.checks import ENV_EXPECTED_DIR
+from autograder.course import REPO, assignments
+from autograder.expected import build_expected
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helpers beside the tests (submissions.py, ...)
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def expected_dir(tmp_path_factory) -> Path:
+    """Every assignment's expected outputs, built by the trusted grader code, and the env var set."""
+    directory = tmp_path_factory.mktemp("expected")
+    for assignment in assignments():
+        build_expected(assignment, directory)
+    old = os.environ.get(ENV_EXPECTED_DIR)
+    os.environ[ENV_EXPECTED_DIR] = str(directory)
+    yield directory
+    if old is None:
+        os.environ.pop(ENV_EXPECTED_DIR, None)
+    else:
+        os.environ[ENV_EXPECTED_DIR] = old
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book (every chapter executed, warnings are errors) into a temporary folder."""
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    run = subprocess.run([str(jupyter_book), "build", str(REPO), "--path-output", str(out),
+                          "--warningiserror", "--nitpick", "--keep-going"],
+                         capture_output=True, text=True, cwd=REPO)
+    log = run.stdout + run.stderr
+    (out / "build.log").write_text(log)
+    assert run.returncode == 0, f"the book failed to build:\n{log[-6000:]}"
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless Chromium; under CI its absence is a failure, not a skip."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if ON_CI:
+            pytest.fail("chromium is not installed; `make test` installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (make browser installs it)")
+    return path

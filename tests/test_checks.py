@@ -1,0 +1,105 @@
+"""The hidden-test machinery: the reference passes, wrong answers fail with a useful message."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder.checks import GRADING_DEVICE, check_against_reference, compare, grading_device, tolerance
+from autograder.course import assignments
+from autograder.expected import build_expected
+from autograder.reference import load_reference
+from wrong_answers import WRONG
+
+
+def student_namespace(assignment: str, answers: dict[str, str]) -> dict:
+    """What a student's kernel holds: the notebook's setup plus the given answer cells."""
+    namespace: dict = {}
+    exec(load_reference(assignment).setup_source, namespace)
+    for source in answers.values():
+        exec(source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_reference_passes_its_hidden_cases(assignment, expected_dir, capsys):
+    reference = load_reference(assignment)
+    expected = torch.load(expected_dir / f"{assignment}.pt", weights_only=True)
+    for name in expected["cases"]:
+        check_against_reference(assignment, name, reference[name])
+    assert capsys.readouterr().out.count("hidden cases passed") == len(expected["cases"])
+
+
+@pytest.mark.parametrize("assignment, grade_id", [(a, g) for a, answers in WRONG.items() for g in answers])
+def test_wrong_answer_fails_with_a_message(assignment, grade_id, expected_dir):
+    namespace = student_namespace(assignment, {grade_id: WRONG[assignment][grade_id]})
+    source = WRONG[assignment][grade_id]
+    name = next(n for n in namespace if f"def {n}(" in source or f"class {n}(" in source)
+    with pytest.raises(AssertionError) as failure:
+        check_against_reference(assignment, name, namespace[name])
+    message = str(failure.value)
+    assert name in message and "hidden case" in message
+    assert "differ" in message or "shape" in message, message
+
+
+def test_unimplemented_function_is_reported_as_such(expected_dir):
+    def scaled_dot_product_attention(q, k, v, mask=None):
+        raise NotImplementedError()
+    with pytest.raises(AssertionError, match="not implemented"):
+        check_against_reference("07_self_attention", "scaled_dot_product_attention", scaled_dot_product_attention)
+
+
+def test_class_is_checked_with_the_reference_helpers(expected_dir):
+    """A broken scaled_dot_product_attention must not also cost the MultiHeadAttention points."""
+    solution = load_reference("07_self_attention").sources["MultiHeadAttention"]
+    namespace = student_namespace("07_self_attention", {"mha": solution})
+
+    def broken(q, k, v, mask=None):
+        raise NotImplementedError()
+    namespace["scaled_dot_product_attention"] = broken
+    check_against_reference("07_self_attention", "MultiHeadAttention", namespace["MultiHeadAttention"])
+    assert namespace["scaled_dot_product_attention"] is broken, "the student's function must be restored"
+
+
+def test_outputs_that_only_pretend_to_be_equal_fail():
+    class AlwaysEqual(torch.Tensor):
+        def __eq__(self, other):
+            return True
+    fake = torch.zeros(3).as_subclass(AlwaysEqual)
+    with pytest.raises(AssertionError, match="expected a torch.Tensor"):
+        compare(fake, torch.ones(3), "x", torch.device("cpu"), None, None)
+
+
+@pytest.mark.parametrize("got, message", [
+    (torch.zeros(2, 3), "shape"),
+    (torch.zeros(3, dtype=torch.int64), "floating-point"),
+    (torch.tensor([1.0, 2.0, float("nan")]), "NaN"),
+    (torch.tensor([1.0, 2.0, 3.5]), "largest difference 0.5 at index (2,)"),
+])
+def test_compare_says_what_differs(got, message):
+    with pytest.raises(AssertionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        compare(got, torch.tensor([1.0, 2.0, 3.0]), "x", torch.device("cpu"), None, None)
+
+
+def test_tolerances_are_looser_on_cuda_than_on_the_cpu():
+    cpu, cuda = tolerance(torch.device("cpu"), torch.float32), tolerance(torch.device("cuda"), torch.float32)
+    assert cuda[0] > cpu[0] and cuda[1] > cpu[1]
+    assert cuda[1] <= 1e-2, "loose enough for TF32, far too tight for a wrong answer"
+
+
+def test_hidden_cases_are_reproducible(tmp_path):
+    a = torch.load(build_expected("07_self_attention", tmp_path / "a"), weights_only=True)
+    b = torch.load(build_expected("07_self_attention", tmp_path / "b"), weights_only=True)
+    for name, cases in a["cases"].items():
+        for x, y in zip(cases, b["cases"][name]):
+            for key in ("args", "kwargs", "expected"):
+                assert repr(x.get(key)) == repr(y.get(key)), (name, x["id"], key)
+
+
+def test_device_placeholder_is_replaced_by_the_grading_device(expected_dir):
+    seen = []
+
+    def causal_mask(size, device=None):
+        seen.append(device)
+        return torch.ones(size, size, dtype=torch.bool, device=device).tril()
+    check_against_reference("07_self_attention", "causal_mask", causal_mask)
+    assert seen and all(d == grading_device() for d in seen) and GRADING_DEVICE not in seen

@@ -1,0 +1,60 @@
+"""The instructor's round trip: simulated submissions are graded to the expected scores, with
+feedback HTML per student and a grades CSV."""
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+from autograder.course import assignments, source_notebook
+from autograder.grade import grade
+from submissions import filled_release, write_submission
+from wrong_answers import TESTED_BY, WRONG
+
+
+def points_per_test(assignment: str) -> dict[str, float]:
+    notebook = nbformat.read(source_notebook(assignment), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+            for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
+    points = points_per_test(assignment)
+    total = sum(points.values())
+    submissions = tmp_path / "submissions"
+    write_submission(submissions, "full_marks", assignment, filled_release(assignment))
+    write_submission(submissions, "untouched", assignment, filled_release(assignment, solved=False))
+    write_submission(submissions, "renamed", assignment, filled_release(assignment), name="my copy (1).ipynb")
+    (submissions / "empty_folder").mkdir()
+    expected = {"full_marks": total, "untouched": 0, "renamed": total, "empty_folder": None}
+    for test_id, answer_id in TESTED_BY[assignment].items():
+        student = f"wrong_{answer_id}"
+        write_submission(submissions, student, assignment,
+                         filled_release(assignment, {answer_id: WRONG[assignment][answer_id]}))
+        expected[student] = total - points[test_id]
+
+    results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work", quiet=True)}
+
+    assert {s: r.score for s, r in results.items()} == expected
+    for test_id, answer_id in TESTED_BY[assignment].items():
+        lost = [t for t, p in results[f"wrong_{answer_id}"].tests.items() if p < points[t]]
+        assert lost == [test_id], f"a wrong {answer_id} must fail {test_id} and nothing else"
+    assert any("my copy (1).ipynb" in note for note in results["renamed"].notes)
+    assert results["empty_folder"].notes == ["no notebook in the submission"]
+
+    for student, result in results.items():
+        if expected[student] is None:
+            assert result.feedback is None
+            continue
+        html = result.feedback.read_text()
+        assert assignment in html and "BEGIN HIDDEN TESTS" not in html
+
+    with open(tmp_path / "work" / f"grades_{assignment}.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert set(rows) == set(expected)
+    for student, score in expected.items():
+        assert rows[student]["score"] == ("" if score is None else str(float(score)))
+        assert rows[student]["max_score"] == str(float(total))
+    assert set(points) <= set(rows["full_marks"]), "one column per graded test"
