@@ -15,7 +15,10 @@ never prints the expected values themselves.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,10 +96,34 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
         for i, (g, w) in enumerate(zip(got, want)):
             compare(g, w, f"{where}, returned value {i}", device, rtol, atol)
         return
-    if not isinstance(want, torch.Tensor):
-        if got != want:
-            raise AssertionError(f"{where}: expected a value of type {type(want).__name__}, got {describe(got)}")
+    if isinstance(want, dict):
+        if not isinstance(got, Mapping):
+            raise AssertionError(f"{where}: expected a dict, got {describe(got)}")
+        missing, extra = set(want) - set(got), set(got) - set(want)
+        if missing or extra:
+            raise AssertionError(f"{where}: {len(missing)} keys missing (e.g. {sorted(missing, key=repr)[:3]}), "
+                                 f"{len(extra)} unexpected (e.g. {sorted(extra, key=repr)[:3]})")
+        for key in want:
+            compare(got[key], want[key], f"{where}[{key!r}]", device, rtol, atol)
         return
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        if type(got) is not type(want) or got != want:
+            raise AssertionError(f"{where}: got {describe(got)} {got!r:.60}, which is not the expected value")
+        return
+    if isinstance(want, (int, float)):
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if type(got) not in (int, float) and not isinstance(got, numbers.Real):
+            raise AssertionError(f"{where}: expected a number, got {describe(got)}")
+        default_rtol, default_atol = tolerance(torch.device("cpu"), torch.float32)
+        rtol = default_rtol if rtol is None else max(rtol, default_rtol)
+        atol = default_atol if atol is None else max(atol, default_atol)
+        if not math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=atol):
+            raise AssertionError(f"{where}: differs from the reference by {abs(float(got) - float(want)):.3g} "
+                                 f"(allowed: {atol:g} + {rtol:g}·|reference|)")
+        return
+    if not isinstance(want, torch.Tensor):
+        raise TypeError(f"{where}: the grader cannot compare values of type {type(want).__name__}")
     if type(got) not in (torch.Tensor, torch.nn.Parameter):  # no subclasses with a home-made __eq__
         raise AssertionError(f"{where}: expected a torch.Tensor, got {describe(got)}")
     if tuple(got.shape) != tuple(want.shape):

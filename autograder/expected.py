@@ -6,7 +6,9 @@ expected values are more precise than any float32 answer they are compared with.
 """
 from __future__ import annotations
 
+import numbers
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,17 @@ def to_float64(value: Any) -> Any:
 
 
 def detach(value: Any) -> Any:
+    """Plain, storable values (torch.load(weights_only=True) takes no Counter or numpy types)."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().clone()
     if isinstance(value, (list, tuple)):
         return tuple(detach(v) for v in value)
+    if isinstance(value, Mapping):
+        return {detach(k): detach(v) for k, v in value.items()}
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
     return value
 
 

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-CHAPTERS = ["book/07_self_attention.html"]
-EXERCISES = ["notebooks/07_self_attention/07_self_attention.html"]
+from autograder.course import REPO, assignments
+
+CHAPTERS = [f"book/{p.stem}.html" for p in sorted((REPO / "book").glob("[0-9][0-9]_*.md"))]
+EXERCISES = [f"notebooks/{a}/{a}.html" for a in assignments()]
+
+
+def test_every_chapter_and_exercise_is_in_the_table_of_contents():
+    toc = (REPO / "_toc.yml").read_text()
+    for page in CHAPTERS + EXERCISES:
+        assert f"file: {page.removesuffix('.html')}" in toc, f"{page} is not in _toc.yml"
 
 
 def test_pages_exist(built_book):

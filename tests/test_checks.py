@@ -8,7 +8,7 @@ from autograder.checks import GRADING_DEVICE, check_against_reference, compare, 
 from autograder.course import assignments
 from autograder.expected import build_expected
 from autograder.reference import load_reference
-from wrong_answers import WRONG
+from wrong_answers import wrong_answers
 
 
 def student_namespace(assignment: str, answers: dict[str, str]) -> dict:
@@ -29,10 +29,11 @@ def test_reference_passes_its_hidden_cases(assignment, expected_dir, capsys):
     assert capsys.readouterr().out.count("hidden cases passed") == len(expected["cases"])
 
 
-@pytest.mark.parametrize("assignment, grade_id", [(a, g) for a, answers in WRONG.items() for g in answers])
+@pytest.mark.parametrize("assignment, grade_id",
+                         [(a, g) for a in assignments() for g in wrong_answers(a).WRONG])
 def test_wrong_answer_fails_with_a_message(assignment, grade_id, expected_dir):
-    namespace = student_namespace(assignment, {grade_id: WRONG[assignment][grade_id]})
-    source = WRONG[assignment][grade_id]
+    source = wrong_answers(assignment).WRONG[grade_id]
+    namespace = student_namespace(assignment, {grade_id: source})
     name = next(n for n in namespace if f"def {n}(" in source or f"class {n}(" in source)
     with pytest.raises(AssertionError) as failure:
         check_against_reference(assignment, name, namespace[name])

@@ -10,7 +10,7 @@ import pytest
 from autograder.course import assignments, source_notebook
 from autograder.grade import grade
 from submissions import filled_release, write_submission
-from wrong_answers import TESTED_BY, WRONG
+from wrong_answers import wrong_answers
 
 
 def points_per_test(assignment: str) -> dict[str, float]:
@@ -29,16 +29,18 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
     write_submission(submissions, "renamed", assignment, filled_release(assignment), name="my copy (1).ipynb")
     (submissions / "empty_folder").mkdir()
     expected = {"full_marks": total, "untouched": 0, "renamed": total, "empty_folder": None}
-    for test_id, answer_id in TESTED_BY[assignment].items():
+    mutants = wrong_answers(assignment)
+    assert set(mutants.TESTED_BY) == set(points), "one wrong answer per graded test"
+    for test_id, answer_id in mutants.TESTED_BY.items():
         student = f"wrong_{answer_id}"
         write_submission(submissions, student, assignment,
-                         filled_release(assignment, {answer_id: WRONG[assignment][answer_id]}))
+                         filled_release(assignment, {answer_id: mutants.WRONG[answer_id]}))
         expected[student] = total - points[test_id]
 
     results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work", quiet=True)}
 
     assert {s: r.score for s, r in results.items()} == expected
-    for test_id, answer_id in TESTED_BY[assignment].items():
+    for test_id, answer_id in mutants.TESTED_BY.items():
         lost = [t for t, p in results[f"wrong_{answer_id}"].tests.items() if p < points[t]]
         assert lost == [test_id], f"a wrong {answer_id} must fail {test_id} and nothing else"
     assert any("my copy (1).ipynb" in note for note in results["renamed"].notes)

@@ -1,9 +1,9 @@
-"""Plausible wrong answers, one per graded cell: each must cost exactly that cell's points."""
+"""Plausible wrong answers for 07_self_attention: each must cost exactly its own test's points."""
 
+# answer cell grade_id -> a wrong version of that cell
 WRONG = {
-    "07_self_attention": {
-        # forgets the 1/sqrt(d_k) scaling
-        "sdpa": '''
+    # forgets the 1/sqrt(d_k) scaling
+    "sdpa": '''
 def scaled_dot_product_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1)
     if mask is not None:
@@ -11,13 +11,13 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 ''',
-        # masks the past instead of the future
-        "causal_mask": '''
+    # masks the past instead of the future
+    "causal_mask": '''
 def causal_mask(size, device=None):
     return torch.ones(size, size, dtype=torch.bool, device=device).triu()
 ''',
-        # forgets the output projection W_o
-        "mha": '''
+    # forgets the output projection W_o
+    "mha": '''
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model, num_heads):
         super().__init__()
@@ -37,8 +37,8 @@ class MultiHeadAttention(nn.Module):
         out, weights = scaled_dot_product_attention(q, k, v, mask)
         return out.transpose(1, 2).reshape(B, T_q, -1), weights
 ''',
-        # sine and cosine swapped
-        "pe": '''
+    # sine and cosine swapped
+    "pe": '''
 def sinusoidal_positional_encoding(num_positions, d_model, device=None):
     position = torch.arange(num_positions, dtype=torch.float32, device=device)[:, None]
     inv_freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float32, device=device) / d_model)
@@ -47,10 +47,7 @@ def sinusoidal_positional_encoding(num_positions, d_model, device=None):
     pe[:, 1::2] = torch.sin(position * inv_freq)
     return pe
 ''',
-    },
 }
 
-# grade_id of each graded test cell -> grade_id of the answer cell it tests
-TESTED_BY = {
-    "07_self_attention": {"test_sdpa": "sdpa", "test_causal_mask": "causal_mask", "test_mha": "mha", "test_pe": "pe"},
-}
+# graded test cell -> the answer cell it tests
+TESTED_BY = {"test_sdpa": "sdpa", "test_causal_mask": "causal_mask", "test_mha": "mha", "test_pe": "pe"}
