@@ -47,28 +47,37 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float
 
 
 def saved_activation_bytes(fn: Callable[[], Any], exclude: Iterable[torch.Tensor] = ()) -> int:
-    """Bytes of the tensors that autograd keeps for the backward pass while ``fn()`` runs.
+    """Bytes of memory that autograd keeps alive for the backward pass while ``fn()`` runs.
 
     This is the memory a training step holds between its forward and its backward pass, beyond the
     parameters: for a layer with input (B, T, C) it grows with B·T·C for a recurrent layer and with
     B·T·T for attention that materialises its weight matrix. ``fn`` should run a forward pass with
-    autograd on (its result is discarded, freeing the graph).
+    autograd on; its result is discarded, which frees the graph.
 
-    Every tensor saved for backward is counted once, however many operations save it (tensors are
-    identified by their data pointer, shape and strides). Tensors that share memory with ``exclude``
-    (typically ``module.parameters()``: weights saved to compute input gradients are not activations)
-    are left out. Returns a number of bytes (an int).
+    A saved tensor keeps its whole storage alive, so storages are counted, each once, however many
+    operations save it or views of it (``q`` and ``k`` chunked from one projection count as that
+    projection's output). Storages shared with ``exclude`` (typically ``module.parameters()``: weights
+    saved to compute input gradients are not activations) are left out. Returns a number of bytes.
     """
-    excluded = {t.data_ptr() for t in exclude}
-    seen: set[tuple] = set()
+    def storage_key(t: torch.Tensor):
+        try:
+            return (t.device, t.untyped_storage().data_ptr())
+        except (RuntimeError, NotImplementedError):  # tensors without a plain storage
+            return ("id", id(t))
+
+    excluded = {storage_key(t) for t in exclude}
+    seen: set = set()
     total = 0
 
     def pack(t: torch.Tensor):
         nonlocal total
-        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype)
-        if t.data_ptr() not in excluded and key not in seen:
+        key = storage_key(t)
+        if key not in excluded and key not in seen:
             seen.add(key)
-            total += t.numel() * t.element_size()
+            try:
+                total += t.untyped_storage().nbytes()
+            except (RuntimeError, NotImplementedError):
+                total += t.numel() * t.element_size()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
