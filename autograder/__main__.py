@@ -1,7 +1,8 @@
 """The instructor's command line.
 
     python -m autograder release [ASSIGNMENT ...]      regenerate notebooks/ from solutions/
-    python -m autograder grade ASSIGNMENT SUBMISSIONS  autograde, feedback HTML, grades CSV
+    python -m autograder grade ASSIGNMENT SUBMISSIONS  grade a folder or LMS zip: feedback, CSV, summary
+    python -m autograder merge ASSIGNMENT OUT SHARD... combine the working folders of --shard runs
     python -m autograder validate ASSIGNMENT           the reference passes every test (hidden ones too)
     python -m autograder validate ASSIGNMENT --release the untouched student notebook fails every test
 """
@@ -26,7 +27,21 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", type=Path, default=Path(".grading"), help="working folder (default .grading)")
     p.add_argument("--db", help="gradebook URL, any SQLAlchemy URL nbgrader accepts "
                                 "(default sqlite:///WORKDIR/gradebook.db)")
-    p.add_argument("--csv", type=Path, help="grades CSV (default WORKDIR/grades_ASSIGNMENT.csv)")
+    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--shard", help="grade the i-th of n deterministic slices of the class, e.g. 2/8")
+    p.add_argument("--student", action="append", help="grade (again) only this student; repeatable")
+    p.add_argument("--regrade", action="store_true", help="grade again what an earlier run finished")
+    p.add_argument("--student-pattern", help="for a zip: regex with a (?P<student>...) group, "
+                                             "matched in each file name (default: up to the first '_')")
+    p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook (default 600)")
+    p.add_argument("--memory-gb", type=float, default=4, help="memory per notebook (default 4)")
+
+    p = commands.add_parser("merge", help="combine the working folders of sharded runs into one")
+    p.add_argument("assignment")
+    p.add_argument("out", type=Path, help="the merged working folder")
+    p.add_argument("shards", type=Path, nargs="+", help="the shards' working folders")
+    p.add_argument("--db", help="gradebook URL for the merged folder")
 
     p = commands.add_parser("validate", help="nbgrader validate the reference (or, with --release, the stubs)")
     p.add_argument("assignment")
@@ -37,8 +52,21 @@ def main(argv=None) -> int:
         from autograder.release import release
         release(args.assignments)
     elif args.command == "grade":
-        from autograder.grade import grade
-        grade(args.assignment, args.submissions, args.workdir, db_url=args.db, csv_path=args.csv)
+        from autograder.grade import GraderError, Options, grade, parse_shard
+        from autograder.sandbox import Limits
+        limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                        memory_bytes=int(args.memory_gb * 2**30))
+        options = Options(workers=args.workers, shard=parse_shard(args.shard) if args.shard else None,
+                          students=args.student, regrade=args.regrade, limits=limits,
+                          student_pattern=args.student_pattern)
+        try:
+            grade(args.assignment, args.submissions, args.workdir, db_url=args.db, options=options)
+        except GraderError as error:
+            print(f"grader error: {error}", file=sys.stderr)
+            return 1
+    elif args.command == "merge":
+        from autograder.merge import merge
+        merge(args.assignment, args.out, args.shards, db_url=args.db)
     elif args.command == "validate":
         from autograder.validate import validate
         ok, log = validate(args.assignment, release=args.release)

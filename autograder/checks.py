@@ -5,10 +5,12 @@ A hidden test cell in ``solutions/NN_slug/NN_slug.ipynb`` reads::
     from autograder.checks import check_against_reference
     check_against_reference("07_self_attention", "causal_mask", causal_mask)
 
-The inputs and the reference's outputs are *not* computed here, in the student's kernel: the
-trusted grader computes them beforehand from the solution notebook (``autograder.expected``) and
-writes them to ``$COURSE_EXPECTED_DIR/<assignment>.pt``. This module only loads that file, runs the
-student's code on the grading device (CUDA when present, else CPU), and compares.
+The reference's outputs are never computed in the student's kernel: the trusted grader computes
+them beforehand from the solution notebook (``autograder.expected``). When grading submissions, the
+kernel runs in a sandbox that holds only the inputs; this module records the student's outputs there
+and the grader compares them outside (``autograder.verdict``). When validating the reference, the
+comparison happens here, with the expected outputs from ``$COURSE_EXPECTED_DIR/<assignment>.pt``.
+The student's code runs on the grading device (CUDA when present, else CPU).
 
 A failure raises ``AssertionError`` with what was checked, what differed and by how much; it
 never prints the expected values themselves.
@@ -26,7 +28,8 @@ from typing import Any
 import torch
 
 GRADING_DEVICE = "__grading_device__"  # placeholder in stored arguments, replaced by the device
-ENV_EXPECTED_DIR = "COURSE_EXPECTED_DIR"
+ENV_EXPECTED_DIR = "COURSE_EXPECTED_DIR"  # trusted kernels: compare here
+ENV_RECORD_DIR = "COURSE_RECORD_DIR"      # sandboxed kernels: record outputs for the grader
 
 
 def grading_device() -> torch.device:
@@ -87,14 +90,19 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float | None, atol: float | None) -> None:
-    """Raise AssertionError describing the first difference between ``got`` and ``want``."""
+def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float | None, atol: float | None,
+            check_device: bool = True) -> None:
+    """Raise AssertionError describing the first difference between ``got`` and ``want``.
+
+    ``device`` is where ``got`` was computed: it sets the tolerance and, with ``check_device``, the
+    device a tensor result must be on.
+    """
     if isinstance(want, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
             raise AssertionError(f"{where}: expected a tuple of {len(want)} values, got {describe(got)}"
                                  + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
         for i, (g, w) in enumerate(zip(got, want)):
-            compare(g, w, f"{where}, returned value {i}", device, rtol, atol)
+            compare(g, w, f"{where}, returned value {i}", device, rtol, atol, check_device)
         return
     if isinstance(want, dict):
         if not isinstance(got, Mapping):
@@ -104,7 +112,7 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
             raise AssertionError(f"{where}: {len(missing)} keys missing (e.g. {sorted(missing, key=repr)[:3]}), "
                                  f"{len(extra)} unexpected (e.g. {sorted(extra, key=repr)[:3]})")
         for key in want:
-            compare(got[key], want[key], f"{where}[{key!r}]", device, rtol, atol)
+            compare(got[key], want[key], f"{where}[{key!r}]", device, rtol, atol, check_device)
         return
     if isinstance(want, bool) or want is None or isinstance(want, str):
         if type(got) is not type(want) or got != want:
@@ -128,7 +136,7 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
         raise AssertionError(f"{where}: expected a torch.Tensor, got {describe(got)}")
     if tuple(got.shape) != tuple(want.shape):
         raise AssertionError(f"{where}: shape {tuple(got.shape)}, expected {tuple(want.shape)}")
-    if got.device.type != device.type:
+    if check_device and got.device.type != device.type:
         raise AssertionError(f"{where}: result is on {got.device} but the inputs were on {device}; "
                              "create new tensors on the inputs' device (e.g. device=x.device)")
     if want.dtype == torch.bool:
@@ -166,15 +174,12 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
 def substituted(obj: Any, names: dict[str, Any]):
     """Temporarily replace global names seen by ``obj``'s code (its module or the notebook).
 
-    Used so that a class that calls another graded function is checked with the reference
-    version of that function: one mistake costs points once.
+    Used so that a class that calls another graded function is checked with a correct version of
+    that function: one mistake costs points once.
     """
-    if not names:
-        yield
-        return
     function = getattr(obj, "forward", obj)
     namespace = getattr(function, "__globals__", None)
-    if namespace is None:
+    if not names or namespace is None:
         yield
         return
     missing = object()
@@ -190,15 +195,14 @@ def substituted(obj: Any, names: dict[str, Any]):
                 namespace[name] = value
 
 
-def support_functions(expected: dict, names: list[str]) -> dict[str, Any]:
-    """Build the reference versions of ``names`` from the sources the grader stored."""
+def substitutes_for(assignment: str, cases: list[dict]) -> dict[str, Any]:
+    """Correct stand-ins (from the cases module, never the reference) for the names cases ``use``."""
+    names = cases[0].get("uses", []) if cases else []
     if not names:
         return {}
-    namespace: dict[str, Any] = {}
-    exec(compile(expected["setup_source"], "<reference setup>", "exec"), namespace)
-    for name in names:
-        exec(compile(expected["sources"][name], f"<reference {name}>", "exec"), namespace)
-    return {name: namespace[name] for name in names}
+    from autograder.cases import cases_module
+    available = getattr(cases_module(assignment), "SUBSTITUTES", {})
+    return {name: available[name] for name in names}
 
 
 def run_case(obj: Any, case: dict, device: torch.device) -> Any:
@@ -219,28 +223,101 @@ def run_case(obj: Any, case: dict, device: torch.device) -> Any:
         return module(*args, **kwargs)
 
 
-def check_against_reference(assignment: str, name: str, obj: Any) -> None:
-    """Run every stored case of ``name`` through ``obj``; raise AssertionError at the first that differs.
+def run_student(obj: Any, case: dict, device: torch.device, substitutes: dict, where: str) -> Any:
+    """The student's result on one case; their exceptions become AssertionErrors that say so."""
+    torch.manual_seed(0)
+    with substituted(obj, substitutes):
+        try:
+            return run_case(obj, case, device)
+        except AssertionError as error:
+            raise AssertionError(f"{where}: {error}") from None
+        except NotImplementedError:
+            raise AssertionError(f"{where}: not implemented yet (NotImplementedError)") from None
+        except Exception as error:
+            raise AssertionError(f"{where}: raised {type(error).__name__}: {error}") from None
 
+
+def where_of(name: str, case: dict) -> str:
+    return f"{name}, hidden case '{case['id']}'"
+
+
+def check_against_reference(assignment: str, name: str, obj: Any) -> None:
+    """The hidden test of ``name``: run every stored case through ``obj``.
+
+    Two modes, chosen by the grader through the environment:
+
+    - ``COURSE_RECORD_DIR`` (grading a submission, in the sandbox): the inputs are there, the
+      expected outputs are not. Record the student's outputs; the grader compares them outside the
+      sandbox (``autograder.verdict``), so nothing in the kernel can see or forge the verdict.
+    - ``COURSE_EXPECTED_DIR`` (validating the reference, in a trusted kernel): compare here.
+
+    Raises AssertionError for the first case that fails (or, when recording, that raises).
     Returns None on purpose: nbgrader reads a number displayed by a test cell as partial credit.
     """
+    if os.environ.get(ENV_RECORD_DIR):
+        record_outputs(assignment, name, obj, Path(os.environ[ENV_RECORD_DIR]))
+        return
     expected = load_expected(assignment)
     cases = expected["cases"].get(name)
     if not cases:
         raise RuntimeError(f"no hidden cases for {name!r} in {assignment}")
     device = grading_device()
-    substitutes = support_functions(expected, cases[0].get("uses", []))
+    substitutes = substitutes_for(assignment, cases)
     for case in cases:
-        where = f"{name}, hidden case '{case['id']}'"
-        torch.manual_seed(0)
-        with substituted(obj, substitutes):
-            try:
-                got = run_case(obj, case, device)
-            except AssertionError as error:
-                raise AssertionError(f"{where}: {error}") from None
-            except NotImplementedError:
-                raise AssertionError(f"{where}: not implemented yet (NotImplementedError)") from None
-            except Exception as error:
-                raise AssertionError(f"{where}: raised {type(error).__name__}: {error}") from None
-        compare(got, case["expected"], where, device, case.get("rtol"), case.get("atol"))
+        got = run_student(obj, case, device, substitutes, where_of(name, case))
+        compare(got, case["expected"], where_of(name, case), device, case.get("rtol"), case.get("atol"))
     print(f"{name}: {len(cases)} hidden cases passed on {device.type}")
+
+
+# --------------------------------------------------------------------------- recording (sandbox side)
+
+
+def inputs_path(record_dir: Path, assignment: str) -> Path:
+    return record_dir / f"{assignment}.inputs.pt"
+
+
+def record_path(record_dir: Path, name: str) -> Path:
+    return record_dir / "records" / f"{name}.pt"
+
+
+def storable(value: Any) -> Any:
+    """The student's output as plain data for torch.save; anything else is described, not stored."""
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
+        return value.detach().to("cpu").clone()
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(storable(v) for v in value)
+    if type(value) is dict or isinstance(value, Mapping) and type(value).__module__ == "collections":
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, numbers.Real) and type(value).__module__ == "numpy":
+        return float(value)
+    return {"__unstorable__": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
+def record_outputs(assignment: str, name: str, obj: Any, record_dir: Path) -> None:
+    cases = torch.load(inputs_path(record_dir, assignment), weights_only=True)["cases"].get(name, [])
+    device = grading_device()
+    substitutes = substitutes_for(assignment, cases)
+    outputs = []
+    try:
+        for case in cases:
+            got = run_student(obj, case, device, substitutes, where_of(name, case))
+            wrong = [t.device.type for t in tensors_in(got) if t.device.type != device.type]
+            value = {"__wrong_device__": wrong[0]} if wrong else storable(got)
+            outputs.append({"value": value, "device": device.type})
+    finally:  # what ran before a failure is kept: the grader reports the first failing case
+        path = record_path(record_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"name": name, "outputs": outputs}, path)
+    print(f"{name}: ran {len(cases)} hidden cases; the grader compares them with the reference")

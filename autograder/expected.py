@@ -71,9 +71,18 @@ def build_expected(assignment: str, out_dir: Path) -> Path:
             torch.manual_seed(0)
             case["expected"] = reference_output(reference[name], case)
         all_cases[name] = cases
-    used = {n for cases in all_cases.values() for c in cases for n in c.get("uses", [])}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{assignment}.pt"
-    torch.save({"assignment": assignment, "cases": all_cases, "setup_source": reference.setup_source,
-                "sources": {n: reference.sources[n] for n in used}}, path)
+    torch.save({"assignment": assignment, "cases": all_cases}, path)
     return path
+
+
+def write_inputs(expected_file: Path, out: Path) -> Path:
+    """The hidden cases without their expected outputs: all a sandboxed kernel may see."""
+    data = torch.load(expected_file, weights_only=True)
+    for cases in data["cases"].values():
+        for case in cases:
+            case.pop("expected", None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, out)
+    return out

@@ -32,3 +32,18 @@ def nbgrader(root: Path, *args: str, env: dict | None = None, check: bool = True
     if check and result.returncode != 0:
         raise RuntimeError(f"nbgrader {args[0]} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def nbgrader_api(root: Path, db_url: str):
+    """nbgrader's Python API on ``root`` with the course's config, for the per-student steps of a
+    class (no process start-up per student). Executing is off: the grader runs notebooks itself,
+    in the sandbox, and nbgrader scores them from their outputs (``autograde --no-execute``)."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = db_url
+    config.Execute.enabled = False
+    config.ClearOutput.enabled = False
+    return NbGraderAPI(config=config)

@@ -49,7 +49,7 @@ def test_unimplemented_function_is_reported_as_such(expected_dir):
         check_against_reference("07_self_attention", "scaled_dot_product_attention", scaled_dot_product_attention)
 
 
-def test_class_is_checked_with_the_reference_helpers(expected_dir):
+def test_class_is_checked_with_a_correct_stand_in_for_the_helpers(expected_dir):
     """A broken scaled_dot_product_attention must not also cost the MultiHeadAttention points."""
     solution = load_reference("07_self_attention").sources["MultiHeadAttention"]
     namespace = student_namespace("07_self_attention", {"mha": solution})

@@ -3,12 +3,13 @@ feedback HTML per student and a grades CSV."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.course import assignments, source_notebook
-from autograder.grade import grade
+from autograder.grade import Options, grade
 from submissions import filled_release, write_submission
 from wrong_answers import wrong_answers
 
@@ -37,7 +38,7 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
                          filled_release(assignment, {answer_id: mutants.WRONG[answer_id]}))
         expected[student] = total - points[test_id]
 
-    results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work", quiet=True)}
+    results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work", options=Options(quiet=True, workers=2))}
 
     assert {s: r.score for s, r in results.items()} == expected
     for test_id, answer_id in mutants.TESTED_BY.items():
@@ -50,7 +51,7 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
         if expected[student] is None:
             assert result.feedback is None
             continue
-        html = result.feedback.read_text()
+        html = Path(result.feedback).read_text()
         assert assignment in html and "BEGIN HIDDEN TESTS" not in html
 
     with open(tmp_path / "work" / f"grades_{assignment}.csv") as f:

@@ -1,7 +1,21 @@
 """Hidden cases for 07_self_attention: seeded inputs the student never sees, edge cases included."""
 import torch
+import torch.nn.functional as F
 
 from autograder.checks import GRADING_DEVICE
+
+
+def torch_attention(q, k, v, mask=None):
+    """PyTorch's attention and its weights (attending over the identity matrix returns the weights).
+
+    Stands in for the student's scaled_dot_product_attention while MultiHeadAttention is checked.
+    """
+    identity = torch.eye(k.size(-2), device=k.device, dtype=k.dtype).expand(*k.shape[:-1], k.size(-2))
+    return (F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+            F.scaled_dot_product_attention(q, k, identity, attn_mask=mask))
+
+
+SUBSTITUTES = {"scaled_dot_product_attention": torch_attention}
 
 
 def _qkv(g, batch, t_q, t_k, d_k, d_v, scale=1.0):

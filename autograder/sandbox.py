@@ -1,0 +1,174 @@
+"""Run untrusted code (a student's notebook) with the operating system's limits.
+
+With bubblewrap (Debian package ``bubblewrap``) the command runs in new mount, PID, network, IPC
+and UTS namespaces, as an unprivileged user, and sees only: the system's /usr and /etc, the Python
+installation and virtual environment, the support package and the grader's code (read-only), and
+one scratch folder (its only writable place). It cannot see solutions/, the gradebook, the expected
+outputs or other students' work, and it has no network at all. Killing it kills every process it
+started (they all live in its PID namespace).
+
+On top of that, always: a wall-clock limit for the whole run, a memory limit (a cgroup when the
+machine lets us create one, else an address-space rlimit), a process limit (a cgroup and an
+rlimit), a file-size limit, no core dumps. Without bubblewrap the command runs with the limits
+alone, and a warning says what is not prevented.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.course import REPO
+
+SANDBOX_UID = 60000  # + the worker's slot: each worker's processes are counted apart
+CGROUP_V1 = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class Limits:
+    cell_timeout: int = 60               # seconds per cell (the runner interrupts the cell)
+    notebook_timeout: int = 600          # seconds for the whole notebook (the sandbox is killed)
+    memory_bytes: int = 4 * 2**30
+    processes: int = 256
+    output_bytes: int = 2_000_000        # kept in the executed notebook; the rest is dropped
+    file_bytes: int = 256 * 2**20
+
+
+@dataclass
+class Result:
+    returncode: int
+    timed_out: bool
+    seconds: float
+    log: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=1)
+def bubblewrap() -> str | None:
+    """Path of a working ``bwrap``, or None."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
+                           capture_output=True)
+    return path if probe.returncode == 0 else None
+
+
+def _parents(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if p != Path("/")]
+
+
+def bubblewrap_args(scratch: Path, uid: int) -> list[str]:
+    """The namespaces and the file system the sandbox sees."""
+    readonly = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+                Path(os.path.realpath(sys.executable)).parent.parent,
+                REPO / "coursekit", REPO / "autograder"}
+    args = [bubblewrap(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        target = Path("/") / name
+        if target.is_symlink():
+            args += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            args += ["--ro-bind", str(target), str(target)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made = set()
+    for path in sorted(readonly | {scratch}):
+        for parent in _parents(path):  # bwrap would create these 0700: unreadable for the sandbox user
+            if parent not in made and not any(parent == r or r in parent.parents for r in readonly):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+    for path in sorted(readonly):
+        args += ["--ro-bind", str(path), str(path)]
+    for device in sorted(Path("/dev").glob("nvidia*")):  # the GPU, when there is one
+        args += ["--dev-bind", str(device), str(device)]
+    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+             "--inh-caps=-all", "--bounding-set=-all"]
+    return args
+
+
+def _cgroup(limits: Limits) -> list[Path] | None:
+    """cgroup v1 memory and pids groups for one run, or None where we may not create them."""
+    name = f"course-grader-{uuid.uuid4().hex[:12]}"
+    groups = []
+    try:
+        memory, pids = CGROUP_V1 / "memory" / name, CGROUP_V1 / "pids" / name
+        memory.mkdir()
+        groups.append(memory)
+        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+        pids.mkdir()
+        groups.append(pids)
+        (pids / "pids.max").write_text(str(limits.processes))
+        return groups
+    except OSError:
+        _remove_cgroups(groups)
+        return None
+
+
+def _remove_cgroups(groups: list[Path]) -> None:
+    for group in groups:
+        for _ in range(50):  # the processes may take a moment to leave after a kill
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def _limit_self(limits: Limits, cgroups: list[Path] | None) -> None:
+    """Runs in the child between fork and exec: join the cgroups, set the rlimits."""
+    for group in cgroups or []:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    if not cgroups:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run(command: list[str], scratch: Path, limits: Limits, env: dict[str, str], slot: int = 0) -> Result:
+    """Run ``command`` in the sandbox with ``scratch`` as its only writable folder."""
+    warnings = []
+    uid = SANDBOX_UID + slot
+    scratch.mkdir(parents=True, exist_ok=True)
+    os.chown(scratch, uid, uid)
+    for path in scratch.rglob("*"):
+        os.chown(path, uid, uid)
+    if bubblewrap():
+        command = bubblewrap_args(scratch, uid) + command
+    else:
+        warnings.append("bubblewrap is not available: the notebook ran with resource limits only, and could "
+                        "read any file this user can (apt-get install bubblewrap)")
+    cgroups = _cgroup(limits)
+    if cgroups is None:
+        warnings.append("no cgroup could be created: memory is limited by address space (RLIMIT_AS) and "
+                        "processes by RLIMIT_NPROC only")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
+           "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "MPLBACKEND": "Agg",
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", **env}
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True, preexec_fn=lambda: _limit_self(limits, cgroups))
+    timed_out = False
+    try:
+        log, _ = process.communicate(timeout=limits.notebook_timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(process.pid, signal.SIGKILL)
+        log, _ = process.communicate()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        _remove_cgroups(cgroups or [])
+    return Result(process.returncode, timed_out, time.monotonic() - start,
+                  log.decode("utf-8", "replace")[-4000:], warnings)

@@ -1,0 +1,88 @@
+"""Judge a sandboxed run, outside the sandbox: compare the recorded outputs with the reference's.
+
+The kernel only recorded what the student's functions returned on the hidden inputs
+(``autograder.checks.record_outputs``). Here, in the grader's own process, each graded test cell is
+judged: it passes only if it ran without error *and* every hidden case it checks matches the
+reference. A failing cell gets an error output saying what differed; nbgrader then scores the
+notebook from its outputs (``autograde --no-execute``), as it would have after executing it.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import torch
+from nbformat.v4 import new_output
+
+from autograder.checks import compare, record_path, where_of
+
+HIDDEN_CHECK = re.compile(r"""check_against_reference\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']""")
+MAX_RECORD_BYTES = 64 * 2**20
+
+
+def judge_name(name: str, record_dir: Path, cases: list[dict]) -> str | None:
+    """None if every hidden case of ``name`` matches the reference, else what went wrong."""
+    path = record_path(record_dir, name)
+    if not path.is_file():
+        return f"{name}: the hidden tests did not run (the cell did not reach them)"
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        return f"{name}: the recorded outputs are implausibly large ({path.stat().st_size:,} bytes)"
+    try:
+        record = torch.load(path, weights_only=True)
+        outputs = record["outputs"]
+    except Exception as error:  # a tampered file, or a result that is not plain data
+        return f"{name}: the recorded outputs could not be read ({type(error).__name__})"
+    for i, case in enumerate(cases):
+        where = where_of(name, case)
+        if i >= len(outputs):
+            return f"{where}: no result was recorded (the function raised or the run was cut short)"
+        value, device = outputs[i]["value"], torch.device(outputs[i]["device"])
+        if isinstance(value, dict) and "__unstorable__" in value:
+            return f"{where}: returned a {value['__unstorable__']}, not plain tensors or Python values"
+        if isinstance(value, dict) and "__wrong_device__" in value:
+            return (f"{where}: a result is on {value['__wrong_device__']} but the inputs were on {device.type}; "
+                    "create new tensors on the inputs' device")
+        try:
+            compare(value, case["expected"], where, device, case.get("rtol"), case.get("atol"), check_device=False)
+        except AssertionError as failure:
+            return str(failure)
+    return None
+
+
+def has_error(cell) -> bool:
+    return any(output.get("output_type") == "error" for output in cell.get("outputs", []))
+
+
+def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: dict) -> dict[str, str | None]:
+    """Annotate ``notebook``'s failing test cells in place; return {test grade_id: failure or None}.
+
+    ``tests`` are the trusted test cells (grade_id -> cell, from solutions/): which hidden checks a
+    cell runs is read from them, never from the executed notebook, which the sandbox could rewrite.
+    A test cell missing from the notebook is put back, failed.
+    """
+    cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c
+             for c in notebook.cells if c.cell_type == "code"}
+    verdicts = {}
+    for grade_id, trusted in tests.items():
+        cell = cells.get(grade_id)
+        if cell is None:
+            cell = copy.deepcopy(trusted)
+            cell.outputs, cell.execution_count = [], None
+            notebook.cells.append(cell)
+        cell.source = trusted.source
+        if has_error(cell):  # failed on its own: a visible test, or the student's code raised
+            error = next(o for o in cell.outputs if o.get("output_type") == "error")
+            failure = f"{error.get('ename')}: {error.get('evalue')}"
+        else:
+            if cell.get("execution_count") is None:
+                failure = "this test cell was not run (the notebook was stopped before it)"
+            else:
+                names = [name for a, name in HIDDEN_CHECK.findall(trusted.source) if a == assignment]
+                failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []))
+                                             for n in names)), None)
+            if failure:
+                cell.outputs.append(new_output("error", ename="AssertionError", evalue=failure,
+                                               traceback=[f"AssertionError: {failure}"]))
+        verdicts[grade_id] = failure
+    return verdicts
