@@ -18,7 +18,7 @@ import os
 import sys
 
 import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
@@ -43,6 +43,11 @@ class BoundedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def _timed_out(cell) -> bool:
+    # nbclient interrupts a cell at its time limit; the kernel reports the KeyboardInterrupt
+    return any(o.get("ename") in ("KeyboardInterrupt", "TimeoutError") for o in cell.get("outputs", []))
+
+
 def error_output(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
@@ -54,14 +59,12 @@ def save(notebook, path: str) -> None:
 
 
 def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int) -> None:
-    skipped: dict[int, str] = {}  # cell index -> why it is not run again
+    skipped: dict[int, list] = {}  # cell index -> its outputs: killed the kernel or timed out; not run again
     for _attempt in range(max_restarts + 1):
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-                if index in skipped:
-                    cell.outputs = [error_output("KernelDied", skipped[index])]
-        km = KernelManager(kernel_name="python3", transport="ipc")
+                cell.outputs, cell.execution_count = list(skipped.get(index, [])), None
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc")
         client = BoundedClient(notebook, km=km, timeout=cell_timeout, allow_errors=True,
                                interrupt_on_timeout=True, record_timing=False, max_output=max_output,
                                error_on_timeout={"ename": "TimeoutError",
@@ -74,6 +77,10 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                     continue
                 try:
                     client.execute_cell(cell, index)
+                    if _timed_out(cell):
+                        cell.outputs.append(error_output("TimeoutError", f"the cell ran longer than {cell_timeout} s "
+                                                                          "and was stopped"))
+                        skipped[index] = list(cell.outputs)
                 except DeadKernelError:
                     died_at = index
                     break
@@ -81,10 +88,10 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                     save(notebook, out)
         if died_at is None:
             return
-        skipped[died_at] = ("the kernel died while running this cell (os._exit, a crash, or the memory "
-                            "limit); the notebook was run again without it")
-    for index, reason in skipped.items():  # out of restarts: report, and leave the rest unrun
-        notebook.cells[index].outputs = [error_output("KernelDied", reason)]
+        skipped[died_at] = [error_output("KernelDied", "the kernel died while running this cell (os._exit, a "
+                                         "crash, or the memory limit); the notebook was run again without it")]
+    for index, outputs in skipped.items():  # out of restarts: report, and leave the rest unrun
+        notebook.cells[index].outputs = outputs
     save(notebook, out)
 
 

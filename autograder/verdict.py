@@ -71,6 +71,9 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
             cell.outputs, cell.execution_count = [], None
             notebook.cells.append(cell)
         cell.source = trusted.source
+        for output in cell.get("outputs", []):  # nbgrader zeroes a cell that wrote to stderr: warnings must not
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                output["name"] = "stdout"
         if has_error(cell):  # failed on its own: a visible test, or the student's code raised
             error = next(o for o in cell.outputs if o.get("output_type") == "error")
             failure = f"{error.get('ename')}: {error.get('evalue')}"

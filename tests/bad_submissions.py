@@ -1,0 +1,155 @@
+"""A class of bad submissions for 07_self_attention, each with the score it honestly earns.
+
+Every case is built from the release notebook as a student would hand it in, so the corpus follows
+the assignment when it changes. ``CLASS[name] = (build, expected score, flags that must be raised,
+a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
+Points: sdpa 3, causal_mask 1, mha 4, pe 2 (10 in all).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+
+from submissions import filled_release, solution_sources
+from wrong_answers import wrong_answers
+
+A = "07_self_attention"
+NOTEBOOK = f"{A}.ipynb"
+
+
+def write(folder: Path, notebook, name: str = NOTEBOOK) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, folder / name)
+
+
+def write_bytes(folder: Path, data: bytes, name: str = NOTEBOOK) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def with_answer(grade_id: str, source: str, solved: bool = True):
+    return filled_release(A, {grade_id: source}, solved=solved)
+
+
+def reference(grade_id: str) -> str:
+    return solution_sources(A)[grade_id]
+
+
+def cells_edited(edit):
+    """The reference submission with ``edit(cells)`` applied to its list of cells."""
+    def build(folder: Path):
+        notebook = filled_release(A)
+        notebook.cells = edit(notebook.cells)
+        write(folder, notebook)
+    return build
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def retype(cells, target: str):
+    cell = next(c for c in cells if grade_id(c) == target)
+    new = nbformat.v4.new_markdown_cell(cell.source)
+    new.metadata = cell.metadata
+    return [new if c is cell else c for c in cells]
+
+
+def old_format(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / NOTEBOOK).write_text(nbformat.writes(nbformat.convert(filled_release(A), 3), version=3))
+
+
+# the answer-cell sources of the attacks and accidents
+SDPA = reference("sdpa")
+INFINITE_LOOP = SDPA.replace('    d_k = q.size(-1)', '    while True:\n        pass\n    d_k = q.size(-1)')
+MEMORY_BOMB = SDPA + "\nhog = []\nwhile True:\n    hog.append(bytearray(50_000_000))\n"
+FORK_BOMB = SDPA + "\nimport os\nwhile True:\n    os.fork()\n"
+SYS_EXIT = "import sys\nsys.exit(1)\n" + SDPA
+OS_EXIT = "import os\nos._exit(0)\n" + reference("causal_mask")
+KILL_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + reference("pe")
+HUGE_OUTPUT = reference("causal_mask") + "\nprint('x' * 100_000_000)\n"
+NOISY = SDPA.replace('    d_k = q.size(-1)', '    import sys, warnings\n'
+                     '    warnings.warn("noisy but right")\n    print("debug " * 50, file=sys.stderr)\n'
+                     '    d_k = q.size(-1)')
+UNSCALED = wrong_answers(A).WRONG["sdpa"]
+PATCH_TESTS = ("import torch\ntorch.testing.assert_close = lambda *args, **kwargs: None\n"
+               "torch.allclose = lambda *args, **kwargs: True\n" + UNSCALED)
+ALWAYS_EQUAL = '''
+class Yes(torch.Tensor):
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    fake = torch.zeros(*q.shape[:-1], v.size(-1), device=q.device).as_subclass(Yes)
+    return fake, torch.zeros(*q.shape[:-1], k.size(-2), device=q.device).as_subclass(Yes)
+'''
+GRADER_INTERNALS = '''
+import autograder.checks
+autograder.checks.check_against_reference = lambda *args, **kwargs: None
+autograder.checks.compare = lambda *args, **kwargs: None
+'''
+READ_EXPECTED = '''
+import glob, os, torch
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    places = [os.environ.get("COURSE_EXPECTED_DIR", ""), "/work", "/tmp", os.path.expanduser("~")]
+    for place in places:
+        for path in glob.glob(os.path.join(place, "**", "07_self_attention.pt"), recursive=True):
+            data = torch.load(path, weights_only=True)
+            for case in data["cases"]["scaled_dot_product_attention"]:
+                if torch.equal(case["args"][0].to(q.device), q) and "expected" in case:
+                    return tuple(t.to(q.device) for t in case["expected"])
+    raise RuntimeError("found no expected outputs to copy")
+'''
+
+CLASS = {
+    # good submissions, graded in the same batch: the bad ones must not affect them
+    "good_full": (lambda f: write(f, filled_release(A)), 10, [], ""),
+    "good_blank": (lambda f: write(f, filled_release(A, solved=False)), 0, [], ""),
+    "good_wrong_pe": (lambda f: write(f, with_answer("pe", wrong_answers(A).WRONG["pe"])), 8, [], ""),
+    # files that are not a gradable notebook
+    "corrupted_json": (lambda f: write_bytes(f, json.dumps(json.loads(nbformat.writes(filled_release(A))))[:5000].encode()),
+                       0, ["unreadable"], "not valid JSON"),
+    "empty_file": (lambda f: write_bytes(f, b""), 0, ["unreadable"], "empty"),
+    "text_not_notebook": (lambda f: write_bytes(f, b"def scaled_dot_product_attention(): pass\n"),
+                          0, ["unreadable"], "not a notebook"),
+    "json_not_notebook": (lambda f: write_bytes(f, b'{"answer": 42}'), 0, ["unreadable"], "not a Jupyter notebook"),
+    "python_file_only": (lambda f: write_bytes(f, SDPA.encode(), name="answers.py"), None, ["no notebook"], "answers.py"),
+    "old_nbformat": (old_format, 10, [], "converted from notebook format 3"),
+    # cells deleted, edited, duplicated, re-typed
+    "deleted_test_cell": (cells_edited(lambda cells: [c for c in cells if grade_id(c) != "test_pe"]),
+                          10, ["cells restored"], "test cell 'test_pe' was missing"),
+    "edited_test_cell": (lambda f: write(f, filled_release(A, {"pe": wrong_answers(A).WRONG["pe"], "test_pe": "pass"})),
+                         8, ["cells restored"], "test cell 'test_pe' had been edited"),
+    "duplicated_test_cell": (cells_edited(lambda cells: cells + [c for c in cells if grade_id(c) == "test_sdpa"]),
+                             10, ["cells restored"], "appeared twice"),
+    "retyped_test_cell": (cells_edited(lambda cells: retype(cells, "test_mha")), 10, ["cells restored"],
+                          "changed to markdown"),
+    "deleted_answer_cell": (cells_edited(lambda cells: [c for c in cells if grade_id(c) != "causal_mask"]),
+                            9, ["cells restored"], "answer cell 'causal_mask' was missing"),
+    # code that breaks the run
+    "syntax_error": (lambda f: write(f, with_answer("sdpa", SDPA.replace("def scaled", "def scaled(("))), 7, [], ""),
+    "infinite_loop": (lambda f: write(f, with_answer("sdpa", INFINITE_LOOP)), 7, ["cell time limit"], "time limit"),
+    "memory_bomb": (lambda f: write(f, with_answer("sdpa", MEMORY_BOMB)), 7, ["kernel died"], "killed the kernel"),
+    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, [], ""),
+    "sys_exit": (lambda f: write(f, with_answer("sdpa", SYS_EXIT)), 7, [], ""),
+    "os_exit": (lambda f: write(f, with_answer("causal_mask", OS_EXIT)), 9, ["kernel died"], "killed the kernel"),
+    "kill_kernel": (lambda f: write(f, with_answer("pe", KILL_KERNEL)), 8, ["kernel died"], "killed the kernel"),
+    "huge_output": (lambda f: write(f, with_answer("causal_mask", HUGE_OUTPUT)), 10, ["output limit"], "output limit"),
+    "stderr_noise": (lambda f: write(f, with_answer("sdpa", NOISY)), 10, [], ""),
+    # code that tries to pass without solving
+    "patched_assert_close": (lambda f: write(f, with_answer("sdpa", PATCH_TESTS)), 7, [], ""),
+    "always_equal": (lambda f: write(f, with_answer("sdpa", ALWAYS_EQUAL)), 7, [], ""),
+    "grader_internals": (lambda f: write(f, with_answer("sdpa", GRADER_INTERNALS, solved=False)), 0, [], ""),
+    "reads_expected_outputs": (lambda f: write(f, with_answer("sdpa", READ_EXPECTED)), 7, [], ""),
+}
+
+
+def build_class(folder: Path) -> dict[str, tuple]:
+    for student, (build, *_rest) in CLASS.items():
+        build(folder / student)
+    return {student: tuple(rest) for student, (_build, *rest) in CLASS.items()}
