@@ -13,7 +13,7 @@ ASSIGNMENT  ?=
 SUBMISSIONS ?=
 WORKDIR     ?= .grading
 
-.PHONY: venv book test release grade browser clean
+.PHONY: venv book test release grade system-packages clean
 
 venv: $(STAMP)
 
@@ -28,20 +28,23 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# Headless Chromium for the browser tests, from Debian's packages (needs root, as on CI).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# From Debian's packages (needs root, as on CI): headless Chromium for the browser tests, and
+# bubblewrap, the grader's sandbox.
+system-packages:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing$$missing and cannot install here: browser tests skip, the grader runs without its sandbox"; fi; fi
 
-test: $(STAMP) browser
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
 release: $(STAMP)
 	$(BIN)/python -m autograder release
 
-grade: $(STAMP)
+grade: $(STAMP) system-packages
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path"; exit 2; }
 	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR)
 

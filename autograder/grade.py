@@ -207,8 +207,11 @@ class ClassGrader:
         if "KernelDied" in names:
             result.flags.append("kernel died")
             result.notes.append("a cell killed the kernel (exit, crash or memory limit); the rest was run without it")
-        if names & {"MemoryError"}:
+        if "MemoryError" in names:
             result.flags.append("memory limit")
+        if "BlockingIOError" in names:  # fork() refused: the process limit
+            result.flags.append("process limit")
+            result.notes.append("the notebook tried to start more processes than allowed")
         if any("[grader] output beyond" in o.get("text", "") for o in errors if o.get("output_type") == "stream"):
             result.flags.append("output limit")
             result.notes.append("the notebook printed more than the output limit; the rest was dropped")

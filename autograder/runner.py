@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import nbformat
@@ -50,6 +51,20 @@ def _timed_out(cell) -> bool:
 
 def error_output(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def kill_strays() -> None:
+    """Kill what a dead kernel left running (a fork bomb's children hold the process limit).
+
+    In the sandbox's PID namespace the only processes are the sandbox's own: keep this runner,
+    its parent and the namespace's init, kill the rest."""
+    keep = {1, os.getpid(), os.getppid()}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in keep:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def save(notebook, path: str) -> None:
@@ -88,6 +103,8 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                     save(notebook, out)
         if died_at is None:
             return
+        if os.environ.get("COURSE_RECORD_DIR"):  # only inside the grader's sandbox
+            kill_strays()
         skipped[died_at] = [error_output("KernelDied", "the kernel died while running this cell (os._exit, a "
                                          "crash, or the memory limit); the notebook was run again without it")]
     for index, outputs in skipped.items():  # out of restarts: report, and leave the rest unrun

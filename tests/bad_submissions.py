@@ -1,8 +1,8 @@
 """A class of bad submissions for 07_self_attention, each with the score it honestly earns.
 
 Every case is built from the release notebook as a student would hand it in, so the corpus follows
-the assignment when it changes. ``CLASS[name] = (build, expected score, flags that must be raised,
-a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
+the assignment when it changes. ``CLASS[name] = (build, expected score (or a tuple of acceptable
+scores), flags that must be raised, a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
 Points: sdpa 3, causal_mask 1, mha 4, pe 2 (10 in all).
 """
 from __future__ import annotations
@@ -135,7 +135,9 @@ CLASS = {
     "syntax_error": (lambda f: write(f, with_answer("sdpa", SDPA.replace("def scaled", "def scaled(("))), 7, [], ""),
     "infinite_loop": (lambda f: write(f, with_answer("sdpa", INFINITE_LOOP)), 7, ["cell time limit"], "time limit"),
     "memory_bomb": (lambda f: write(f, with_answer("sdpa", MEMORY_BOMB)), 7, ["kernel died"], "killed the kernel"),
-    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, [], ""),
+    # the function is defined before the bomb goes off; whether the bomb's cell ends in an error
+    # (fork refused) or kills the kernel depends on timing: either way the cells after it are graded
+    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), (7, 10), [], ""),
     "sys_exit": (lambda f: write(f, with_answer("sdpa", SYS_EXIT)), 7, [], ""),
     "os_exit": (lambda f: write(f, with_answer("causal_mask", OS_EXIT)), 9, ["kernel died"], "killed the kernel"),
     "kill_kernel": (lambda f: write(f, with_answer("pe", KILL_KERNEL)), 8, ["kernel died"], "killed the kernel"),

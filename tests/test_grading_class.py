@@ -1,0 +1,114 @@
+"""Grading a real class: bad submissions get what they honestly earn, flagged, within their limits,
+without affecting anyone else; runs resume, one student can be regraded, LMS zips and shards work."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.grade import Options, grade
+from autograder.merge import merge
+from autograder.sandbox import Limits, bubblewrap
+from bad_submissions import A, build_class
+from conftest import ON_CI
+from submissions import filled_release, write_submission
+from wrong_answers import wrong_answers
+
+LIMITS = Limits(cell_timeout=10, notebook_timeout=90, memory_bytes=2 * 2**30, processes=128)
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    if bubblewrap() is None and ON_CI:
+        pytest.fail("bubblewrap is missing: `make test` installs it (apt-get install bubblewrap)")
+    base = tmp_path_factory.mktemp("class")
+    expected = build_class(base / "submissions")
+    start = time.monotonic()
+    results = grade(A, base / "submissions", base / "work", options=Options(workers=2, limits=LIMITS, quiet=True))
+    return base, expected, {r.student: r for r in results}, time.monotonic() - start
+
+
+def test_every_submission_gets_its_expected_score_and_flags(graded_class):
+    _, expected, results, _ = graded_class
+    assert set(results) == set(expected)
+    wrong = {}
+    for student, (score, flags, phrase) in expected.items():
+        r = results[student]
+        acceptable = score if isinstance(score, tuple) else (score,)
+        if r.score not in acceptable or not set(flags) <= set(r.flags) or phrase not in " ".join(r.notes):
+            wrong[student] = (r.score, score, r.flags, r.notes, r.messages)
+    assert not wrong, wrong
+
+
+def test_no_submission_runs_past_its_limit(graded_class):
+    _, _, results, _ = graded_class
+    slow = {s: r.seconds for s, r in results.items() if r.seconds > LIMITS.notebook_timeout + 30}
+    assert not slow
+
+
+def test_failures_say_what_differed_without_revealing_hidden_tests(graded_class):
+    base, _, results, _ = graded_class
+    message = results["good_wrong_pe"].messages["test_pe"]
+    assert "differ" in message or "not close" in message
+    html = Path(results["reads_expected_outputs"].feedback).read_text()
+    assert "BEGIN HIDDEN TESTS" not in html and "check_against_reference" not in html
+
+
+def test_class_reports(graded_class):
+    base, expected, results, _ = graded_class
+    with open(base / "work" / f"grades_{A}.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert set(rows) == set(expected)
+    assert {"test_sdpa", "test_causal_mask", "test_mha", "test_pe", "score", "flags"} <= set(rows["good_full"])
+    assert rows["infinite_loop"]["test_sdpa"] == "0.0" and rows["infinite_loop"]["test_mha"] == "4.0"
+    summary = (base / "work" / f"summary_{A}.md").read_text()
+    for section in ("Score distribution", "Pass rate per test", "Flagged submissions"):
+        assert section in summary
+    assert "**memory_bomb**" in summary and "**good_full**" not in summary
+
+
+def test_an_interrupted_run_resumes_and_one_student_can_be_regraded(graded_class):
+    base, _, results, _ = graded_class
+    start = time.monotonic()
+    again = {r.student: r for r in grade(A, base / "submissions", base / "work",
+                                         options=Options(limits=LIMITS, quiet=True))}
+    assert time.monotonic() - start < 20, "nothing is graded twice"
+    assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in results.items()}
+    record = base / "work" / "results" / A / "good_wrong_pe.json"
+    before = json.loads(record.read_text())["seconds"]
+    one = grade(A, base / "submissions", base / "work", options=Options(students=["good_wrong_pe"], quiet=True))
+    assert [r.student for r in one] == ["good_wrong_pe"] and one[0].score == 8
+    assert json.loads(record.read_text())["seconds"] != before, "graded again"
+
+
+def test_lms_zip_and_shards_merge(tmp_path):
+    """A Canvas-style zip (renamed notebooks, a second upload, an extra file), graded in two shards."""
+    folder = tmp_path / "made"
+    write_submission(folder, "x", A, filled_release(A), name="nb.ipynb")
+    write_submission(folder, "y", A, filled_release(A, {"pe": wrong_answers(A).WRONG["pe"]}), name="nb.ipynb")
+    write_submission(folder, "z", A, filled_release(A, solved=False), name="nb.ipynb")
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(folder / "x" / "nb.ipynb", f"alice_101_5_{A}.ipynb", )
+        zf.write(folder / "z" / "nb.ipynb", "bob_102_6_my work.ipynb")
+        zf.writestr(zipfile.ZipInfo("bob_102_7_my work-1.ipynb", date_time=(2030, 1, 1, 0, 0, 0)),
+                    (folder / "y" / "nb.ipynb").read_bytes())  # bob's later upload
+        zf.writestr("carol_103_8_notes.txt", "I ran out of time")
+    shards = []
+    for i in (1, 2):
+        work = tmp_path / f"shard{i}"
+        grade(A, archive, work, options=Options(shard=(i, 2), limits=LIMITS, quiet=True))
+        shards.append(work)
+    merged = {r.student: r for r in merge(A, tmp_path / "merged", shards)}
+    assert {s: r.score for s, r in merged.items()} == {"alice": 10, "bob": 8, "carol": None}
+    assert any("2 notebooks handed in" in n for n in merged["bob"].notes)
+    assert any("notes.txt" in n for n in merged["carol"].notes)
+    rows = list(csv.DictReader(open(tmp_path / "merged" / f"grades_{A}.csv")))
+    assert [r["student"] for r in rows] == ["alice", "bob", "carol"]
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{tmp_path / 'merged' / 'gradebook.db'}") as gradebook:
+        assert sorted(s.id for s in gradebook.students) == ["alice", "bob"]
