@@ -18,7 +18,7 @@ from conftest import ON_CI
 from submissions import filled_release, write_submission
 from wrong_answers import wrong_answers
 
-LIMITS = Limits(cell_timeout=10, notebook_timeout=90, memory_bytes=2 * 2**30, processes=128)
+LIMITS = Limits(cell_timeout=20, notebook_timeout=90, memory_bytes=2 * 2**30, processes=128)
 
 
 @pytest.fixture(scope="module")
