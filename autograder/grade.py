@@ -180,7 +180,8 @@ class ClassGrader:
         write_inputs(self.expected_file, inputs_path(scratch, self.assignment))
         limits = self.options.limits
         run = sandbox.run([sys.executable, "-m", "autograder.runner", "submission.ipynb", "executed.ipynb",
-                           f"--cell-timeout={limits.cell_timeout}", f"--max-output={limits.output_bytes}"],
+                           f"--cell-timeout={limits.cell_timeout}", f"--max-output={limits.output_bytes}",
+                           f"--max-processes={limits.processes}"],
                           scratch, limits, {ENV_RECORD_DIR: str(scratch)}, slot=slot)
         self.warnings.update(run.warnings)
         if run.timed_out:
@@ -206,12 +207,16 @@ class ClassGrader:
             result.notes.append("a cell ran past its time limit and was stopped")
         if "KernelDied" in names:
             result.flags.append("kernel died")
-            result.notes.append("a cell killed the kernel (exit, crash or memory limit); the rest was run without it")
-        if "MemoryError" in names:
+            result.notes.append("a cell killed the kernel (exit, crash or signal); the rest was run without it")
+        limit_hits = " ".join(o.get("evalue", "") for o in errors if o.get("ename") == "ResourceLimit")
+        if "MemoryError" in names or "memory limit" in limit_hits:
             result.flags.append("memory limit")
-        if "BlockingIOError" in names:  # fork() refused: the process limit
+            result.notes.append("a cell went over the memory limit")
+        if "BlockingIOError" in names or "processes" in limit_hits:  # fork() refused
             result.flags.append("process limit")
-            result.notes.append("the notebook tried to start more processes than allowed")
+            result.notes.append("a cell tried to start more processes than allowed")
+        if limit_hits:
+            result.notes.append("the cell that went over a limit was stopped; the rest was run without it")
         if any("[grader] output beyond" in o.get("text", "") for o in errors if o.get("output_type") == "stream"):
             result.flags.append("output limit")
             result.notes.append("the notebook printed more than the output limit; the rest was dropped")

@@ -9,14 +9,20 @@ it cannot hide its own failures either:
 - a cell that kills the kernel (``os._exit``, a crash, the memory limit) gets an error output, and
   the notebook is run again from the top in a new kernel without that cell, so the cells after it
   are still graded (at most ``--max-restarts`` times);
-- output beyond ``--max-output`` bytes in total is dropped, with a note in the cell.
+- output beyond ``--max-output`` bytes in total is dropped, with a note in the cell;
+- the kernel, and only the kernel, is held to ``--max-processes`` and the memory limit: in the
+  cgroups that ``$COURSE_CGROUPS`` names where the grader made them (it then sees their counters:
+  a cell that went over a limit gets a ResourceLimit error, its kernel is stopped, and the
+  notebook is run again without it), else by an rlimit on its processes.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import sys
+from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -53,18 +59,46 @@ def error_output(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def kill_strays() -> None:
-    """Kill what a dead kernel left running (a fork bomb's children hold the process limit).
+class KernelLimits:
+    """Where the kernel's limits live, how to put a new kernel under them, and how to tell it went over."""
 
-    In the sandbox's PID namespace the only processes are the sandbox's own: keep this runner,
-    its parent and the namespace's init, kill the rest."""
-    keep = {1, os.getpid(), os.getppid()}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in keep:
+    def __init__(self, max_processes: int):
+        self.max_processes = max_processes
+        self.cgroups = [Path(p) for p in os.environ.get("COURSE_CGROUPS", "").split(":") if p]
+
+    def enter(self) -> None:
+        """Runs in the new kernel's process before it starts: join the cgroups, or take the rlimit."""
+        for group in self.cgroups:
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+        if not self.cgroups:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.max_processes, self.max_processes))
+
+    def breaches(self) -> dict[str, int]:
+        """How many times so far each limit has refused the kernel (memory: a process was killed)."""
+        counts = {}
+        for group in self.cgroups:
+            for name, counter, key in (("memory", "memory.oom_control", "oom_kill"), ("processes", "pids.events", "max")):
+                if (group / counter).exists():
+                    fields = dict(line.split() for line in (group / counter).read_text().splitlines())
+                    counts[name] = int(fields.get(key, 0))
+        return counts
+
+    def kill(self, kernel_pgid: int | None) -> None:
+        """Stop the kernel and whatever it started (a fork bomb's children hold the process limit)."""
+        if kernel_pgid:
             try:
-                os.kill(int(entry), signal.SIGKILL)
+                os.killpg(kernel_pgid, signal.SIGKILL)
             except OSError:
                 pass
+        for _ in range(100):  # a bomb forks while we kill; its cgroup caps how many there are
+            pids = [p for g in self.cgroups for p in (g / "cgroup.procs").read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 def save(notebook, path: str) -> None:
@@ -73,8 +107,15 @@ def save(notebook, path: str) -> None:
     os.replace(tmp, path)
 
 
-def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int) -> None:
-    skipped: dict[int, list] = {}  # cell index -> its outputs: killed the kernel or timed out; not run again
+def _limit_reason(breached: list[str], limits: KernelLimits) -> str:
+    what = {"memory": "the memory limit", "processes": f"the limit of {limits.max_processes} processes"}
+    return (f"the cell went over {' and '.join(what[b] for b in breached)}; its kernel was stopped and the "
+            "notebook was run again without it")
+
+
+def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int,
+            limits: KernelLimits) -> None:
+    skipped: dict[int, list] = {}  # cell index -> its outputs: stopped the kernel or timed out; not run again
     for _attempt in range(max_restarts + 1):
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code":
@@ -85,11 +126,13 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                                error_on_timeout={"ename": "TimeoutError",
                                                  "evalue": f"the cell ran longer than {cell_timeout} s "
                                                            "and was stopped"})
-        died_at = None
-        with client.setup_kernel():
+        stopped_at = stop_output = None
+        with client.setup_kernel(preexec_fn=limits.enter):
+            kernel_pgid = km.provisioner.pgid
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code" or index in skipped:
                     continue
+                before = limits.breaches()
                 try:
                     client.execute_cell(cell, index)
                     if _timed_out(cell):
@@ -97,16 +140,19 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                                                                           "and was stopped"))
                         skipped[index] = list(cell.outputs)
                 except DeadKernelError:
-                    died_at = index
+                    stopped_at = index
+                    stop_output = error_output("KernelDied", "the kernel died while running this cell (os._exit, "
+                                               "a crash, or a signal); the notebook was run again without it")
+                breached = [name for name, count in limits.breaches().items() if count > before.get(name, 0)]
+                if breached:
+                    stopped_at, stop_output = index, error_output("ResourceLimit", _limit_reason(breached, limits))
+                save(notebook, out)
+                if stopped_at is not None:
+                    limits.kill(kernel_pgid)
                     break
-                finally:
-                    save(notebook, out)
-        if died_at is None:
+        if stopped_at is None:
             return
-        if os.environ.get("COURSE_RECORD_DIR"):  # only inside the grader's sandbox
-            kill_strays()
-        skipped[died_at] = [error_output("KernelDied", "the kernel died while running this cell (os._exit, a "
-                                         "crash, or the memory limit); the notebook was run again without it")]
+        skipped[stopped_at] = [stop_output]
     for index, outputs in skipped.items():  # out of restarts: report, and leave the rest unrun
         notebook.cells[index].outputs = outputs
     save(notebook, out)
@@ -119,9 +165,11 @@ def main(argv=None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=60)
     parser.add_argument("--max-output", type=int, default=2_000_000)
     parser.add_argument("--max-restarts", type=int, default=3)
+    parser.add_argument("--max-processes", type=int, default=256)
     args = parser.parse_args(argv)
     notebook = nbformat.read(args.notebook, as_version=4)
-    execute(notebook, args.out, args.cell_timeout, args.max_output, args.max_restarts)
+    execute(notebook, args.out, args.cell_timeout, args.max_output, args.max_restarts,
+            KernelLimits(args.max_processes))
     return 0
 
 

@@ -11,6 +11,11 @@ On top of that, always: a wall-clock limit for the whole run, a memory limit (a 
 machine lets us create one, else an address-space rlimit), a process limit (a cgroup and an
 rlimit), a file-size limit, no core dumps. Without bubblewrap the command runs with the limits
 alone, and a warning says what is not prevented.
+
+With cgroups, only the notebook's kernel is in them: the runner that drives it starts the kernel
+in the groups that ``$COURSE_CGROUPS`` names, reads their counters to tell which cell went over a
+limit, and stops that cell's kernel. A fork bomb or a memory bomb cannot starve the runner or
+make the out-of-memory killer choose it, so it always ends the same way.
 """
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ from autograder.course import REPO
 
 SANDBOX_UID = 60000  # + the worker's slot: each worker's processes are counted apart
 CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUPS_INSIDE = Path("/run/grader-cgroups")  # where the sandbox sees the kernel's cgroups
+ENV_CGROUPS = "COURSE_CGROUPS"                # ":"-separated folders of the kernel's cgroups
+RUNNER_PROCESSES = 32                         # the runner's threads, on top of the kernel's processes
 
 
 @dataclass
@@ -66,7 +74,7 @@ def _parents(path: Path) -> list[Path]:
     return [p for p in reversed(path.parents) if p != Path("/")]
 
 
-def bubblewrap_args(scratch: Path, uid: int) -> list[str]:
+def bubblewrap_args(scratch: Path, uid: int, cgroups: list[Path]) -> list[str]:
     """The namespaces and the file system the sandbox sees."""
     readonly = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
                 Path(os.path.realpath(sys.executable)).parent.parent,
@@ -90,14 +98,21 @@ def bubblewrap_args(scratch: Path, uid: int) -> list[str]:
         args += ["--ro-bind", str(path), str(path)]
     for device in sorted(Path("/dev").glob("nvidia*")):  # the GPU, when there is one
         args += ["--dev-bind", str(device), str(device)]
+    if cgroups:
+        args += ["--perms", "0755", "--dir", str(CGROUPS_INSIDE)]
+    for group in cgroups:  # only cgroup.procs is the sandbox user's to write: it may join, not loosen
+        args += ["--bind", str(group), str(CGROUPS_INSIDE / group.parent.name)]
     args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all"]
     return args
 
 
-def _cgroup(limits: Limits) -> list[Path] | None:
-    """cgroup v1 memory and pids groups for one run, or None where we may not create them."""
+def _cgroup(limits: Limits, uid: int) -> list[Path] | None:
+    """cgroup v1 memory and pids groups for one kernel, or None where we may not create them.
+
+    The groups belong to root; their ``cgroup.procs`` to the sandbox user, so that the runner can
+    put the kernel it starts in them."""
     name = f"course-grader-{uuid.uuid4().hex[:12]}"
     groups = []
     try:
@@ -108,6 +123,8 @@ def _cgroup(limits: Limits) -> list[Path] | None:
         pids.mkdir()
         groups.append(pids)
         (pids / "pids.max").write_text(str(limits.processes))
+        for group in groups:
+            os.chown(group / "cgroup.procs", uid, uid)
         return groups
     except OSError:
         _remove_cgroups(groups)
@@ -116,8 +133,10 @@ def _cgroup(limits: Limits) -> list[Path] | None:
 
 def _remove_cgroups(groups: list[Path]) -> None:
     for group in groups:
-        for _ in range(50):  # the processes may take a moment to leave after a kill
+        for _ in range(50):  # what is left of the kernel may take a moment to go after the kill
             try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
                 group.rmdir()
                 break
             except OSError:
@@ -125,12 +144,11 @@ def _remove_cgroups(groups: list[Path]) -> None:
 
 
 def _limit_self(limits: Limits, cgroups: list[Path] | None) -> None:
-    """Runs in the child between fork and exec: join the cgroups, set the rlimits."""
-    for group in cgroups or []:
-        (group / "cgroup.procs").write_text(str(os.getpid()))
+    """Runs in the child between fork and exec: set the rlimits (the runner puts its kernel in the cgroups)."""
     if not cgroups:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    nproc = limits.processes + RUNNER_PROCESSES
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -143,16 +161,18 @@ def run(command: list[str], scratch: Path, limits: Limits, env: dict[str, str], 
     os.chown(scratch, uid, uid)
     for path in scratch.rglob("*"):
         os.chown(path, uid, uid)
-    if bubblewrap():
-        command = bubblewrap_args(scratch, uid) + command
-    else:
-        warnings.append("bubblewrap is not available: the notebook ran with resource limits only, and could "
-                        "read any file this user can (apt-get install bubblewrap)")
-    cgroups = _cgroup(limits)
+    cgroups = _cgroup(limits, uid)
     if cgroups is None:
         warnings.append("no cgroup could be created: memory is limited by address space (RLIMIT_AS) and "
                         "processes by RLIMIT_NPROC only")
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
+    counters = [str(g) for g in cgroups or []]
+    if bubblewrap():
+        command = bubblewrap_args(scratch, uid, cgroups or []) + command
+        counters = [str(CGROUPS_INSIDE / g.parent.name) for g in cgroups or []]
+    else:
+        warnings.append("bubblewrap is not available: the notebook ran with resource limits only, and could "
+                        "read any file this user can (apt-get install bubblewrap)")
+    env = {ENV_CGROUPS: ":".join(counters), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
            "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "MPLBACKEND": "Agg",
            "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", **env}
     start = time.monotonic()

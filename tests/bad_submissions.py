@@ -67,6 +67,16 @@ SDPA = reference("sdpa")
 INFINITE_LOOP = SDPA.replace('    d_k = q.size(-1)', '    while True:\n        pass\n    d_k = q.size(-1)')
 MEMORY_BOMB = SDPA + "\nhog = []\nwhile True:\n    hog.append(bytearray(50_000_000))\n"
 FORK_BOMB = SDPA + "\nimport os\nwhile True:\n    os.fork()\n"
+LOOSEN_LIMITS = """
+import os
+for group in os.environ.get("COURSE_CGROUPS", "").split(":"):
+    for name in ("memory.limit_in_bytes", "pids.max"):
+        try:
+            with open(os.path.join(group, name), "w") as f:
+                f.write("max" if name == "pids.max" else str(2**40))
+        except OSError:
+            pass
+""" + MEMORY_BOMB
 SYS_EXIT = "import sys\nsys.exit(1)\n" + SDPA
 OS_EXIT = "import os\nos._exit(0)\n" + reference("causal_mask")
 KILL_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + reference("pe")
@@ -134,11 +144,11 @@ CLASS = {
     # code that breaks the run
     "syntax_error": (lambda f: write(f, with_answer("sdpa", SDPA.replace("def scaled", "def scaled(("))), 7, [], ""),
     "infinite_loop": (lambda f: write(f, with_answer("sdpa", INFINITE_LOOP)), 7, ["cell time limit"], "time limit"),
-    "memory_bomb": (lambda f: write(f, with_answer("sdpa", MEMORY_BOMB)), 7, ["kernel died"], "killed the kernel"),
-    # the function is defined before the bomb goes off. Whether fork is refused (10), the kernel dies
-    # (7) or the bomb's children starve the runner of the shared process limit (0) depends on timing;
-    # what is fixed is that it stays within its limits and nobody else is affected
-    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), (0, 7, 10), [], ""),
+    # a bomb's cell is stopped when its kernel goes over a limit, and the rest is run without it; the
+    # function it defined first is lost with it
+    "memory_bomb": (lambda f: write(f, with_answer("sdpa", MEMORY_BOMB)), 7, ["memory limit"], "memory limit"),
+    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, ["process limit"], "more processes"),
+    "loosens_limits": (lambda f: write(f, with_answer("sdpa", LOOSEN_LIMITS)), 7, ["memory limit"], "memory limit"),
     "sys_exit": (lambda f: write(f, with_answer("sdpa", SYS_EXIT)), 7, [], ""),
     "os_exit": (lambda f: write(f, with_answer("causal_mask", OS_EXIT)), 9, ["kernel died"], "killed the kernel"),
     "kill_kernel": (lambda f: write(f, with_answer("pe", KILL_KERNEL)), 8, ["kernel died"], "killed the kernel"),
