@@ -1,8 +1,8 @@
 """A class of bad submissions for 07_self_attention, each with the score it honestly earns.
 
 Every case is built from the release notebook as a student would hand it in, so the corpus follows
-the assignment when it changes. ``CLASS[name] = (build, expected score (or a tuple of acceptable
-scores), flags that must be raised, a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
+the assignment when it changes. ``CLASS[name] = (build, expected score, flags that must be
+raised, a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
 Points: sdpa 3, causal_mask 1, mha 4, pe 2 (10 in all).
 """
 from __future__ import annotations
