@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from autograder.course import NBGRADER_CONFIG, SOLUTIONS
@@ -39,7 +40,12 @@ def nbgrader_api(root: Path, db_url: str):
     class (no process start-up per student). Executing is off: the grader runs notebooks itself,
     in the sandbox, and nbgrader scores them from their outputs (``autograde --no-execute``)."""
     from nbgrader.apps import NbGraderAPI
+    from sqlalchemy.exc import SAWarning
     from traitlets.config.loader import PyFileConfigLoader
+
+    # nbgrader 0.9 on SQLAlchemy 2 warns at every autograde that an autoflush skipped an object it
+    # adds a moment later; the gradebook ends up right (the tests read it back), the warning is noise
+    warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
     config = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
     config.CourseDirectory.root = str(root)

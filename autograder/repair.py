@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 
 import nbformat
+from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+
+# nbformat renames duplicated cell ids and adds missing ones, warning on the terminal each time;
+# restore_cells reports what matters (a test cell handed in twice) in the student's notes instead
+warnings.filterwarnings("ignore", category=DuplicateCellId)
+warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 
 def nbgrader_meta(cell) -> dict:

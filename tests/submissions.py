@@ -18,6 +18,13 @@ def solution_sources(assignment: str) -> dict[str, str]:
             for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
 
 
+def setup_source(assignment: str) -> str:
+    """The release's code cells that are neither answers nor tests (its imports), as one source."""
+    notebook = nbformat.read(release_notebook(assignment), as_version=4)
+    return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code"
+                       and not {"solution", "grade"} & {k for k, v in cell.metadata.get("nbgrader", {}).items() if v})
+
+
 def filled_release(assignment: str, answers: dict[str, str] | None = None, solved: bool = True):
     """The release notebook with every stub answered by the reference (``solved``), except ``answers``."""
     notebook = nbformat.read(release_notebook(assignment), as_version=4)

@@ -8,13 +8,14 @@ from autograder.checks import GRADING_DEVICE, check_against_reference, compare, 
 from autograder.course import assignments
 from autograder.expected import build_expected
 from autograder.reference import load_reference
+from submissions import setup_source, solution_sources
 from wrong_answers import wrong_answers
 
 
 def student_namespace(assignment: str, answers: dict[str, str]) -> dict:
     """What a student's kernel holds: the notebook's setup plus the given answer cells."""
     namespace: dict = {}
-    exec(load_reference(assignment).setup_source, namespace)
+    exec(setup_source(assignment), namespace)
     for source in answers.values():
         exec(source, namespace)
     return namespace
@@ -51,7 +52,7 @@ def test_unimplemented_function_is_reported_as_such(expected_dir):
 
 def test_class_is_checked_with_a_correct_stand_in_for_the_helpers(expected_dir):
     """A broken scaled_dot_product_attention must not also cost the MultiHeadAttention points."""
-    solution = load_reference("07_self_attention").sources["MultiHeadAttention"]
+    solution = solution_sources("07_self_attention")["mha"]
     namespace = student_namespace("07_self_attention", {"mha": solution})
 
     def broken(q, k, v, mask=None):
