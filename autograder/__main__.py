@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from autograder.course import assignments
+from autograder.sandbox import Limits
 
 
 def main(argv=None) -> int:
@@ -33,9 +34,14 @@ def main(argv=None) -> int:
     p.add_argument("--regrade", action="store_true", help="grade again what an earlier run finished")
     p.add_argument("--student-pattern", help="for a zip: regex with a (?P<student>...) group, "
                                              "matched in each file name (default: up to the first '_')")
-    p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
-    p.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook (default 600)")
-    p.add_argument("--memory-gb", type=float, default=4, help="memory per notebook (default 4)")
+    default = Limits()
+    p.add_argument("--cell-timeout", type=int, default=default.cell_timeout, help="seconds per cell (default %(default)s)")
+    p.add_argument("--notebook-timeout", type=int, default=default.notebook_timeout,
+                   help="seconds per notebook (default %(default)s)")
+    p.add_argument("--memory-gb", type=float, default=default.memory_bytes / 2**30,
+                   help="memory per notebook (default %(default)g)")
+    p.add_argument("--processes", type=int, default=default.processes,
+                   help="processes and threads per notebook's kernel (default %(default)s)")
 
     p = commands.add_parser("merge", help="combine the working folders of sharded runs into one")
     p.add_argument("assignment")
@@ -53,9 +59,8 @@ def main(argv=None) -> int:
         release(args.assignments)
     elif args.command == "grade":
         from autograder.grade import GraderError, Options, grade, parse_shard
-        from autograder.sandbox import Limits
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        memory_bytes=int(args.memory_gb * 2**30))
+                        memory_bytes=int(args.memory_gb * 2**30), processes=args.processes)
         options = Options(workers=args.workers, shard=parse_shard(args.shard) if args.shard else None,
                           students=args.student, regrade=args.regrade, limits=limits,
                           student_pattern=args.student_pattern)

@@ -2,6 +2,8 @@
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from autograder.outputs import error_output
+
 
 class ShortenTestErrors(Preprocessor):
     """In test cells, replace an error's traceback by its message.
@@ -16,5 +18,5 @@ class ShortenTestErrors(Preprocessor):
         if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
-                    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                    output["traceback"] = error_output(output.get("ename", "Error"), output.get("evalue", ""))["traceback"]
         return cell, resources

@@ -200,26 +200,32 @@ class ClassGrader:
 
     @staticmethod
     def flag_outputs(notebook, result: StudentResult) -> None:
-        errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-        names = {o.get("ename") for o in errors if o.get("output_type") == "error"}
-        if "TimeoutError" in names:
-            result.flags.append("cell time limit")
-            result.notes.append("a cell ran past its time limit and was stopped")
-        if "KernelDied" in names:
-            result.flags.append("kernel died")
-            result.notes.append("a cell killed the kernel (exit, crash or signal); the rest was run without it")
-        limit_hits = " ".join(o.get("evalue", "") for o in errors if o.get("ename") == "ResourceLimit")
-        if "MemoryError" in names or "memory limit" in limit_hits:
-            result.flags.append("memory limit")
-            result.notes.append("a cell went over the memory limit")
-        if "BlockingIOError" in names or "processes" in limit_hits:  # fork() refused
-            result.flags.append("process limit")
-            result.notes.append("a cell tried to start more processes than allowed")
-        if limit_hits:
-            result.notes.append("the cell that went over a limit was stopped; the rest was run without it")
-        if any("[grader] output beyond" in o.get("text", "") for o in errors if o.get("output_type") == "stream"):
-            result.flags.append("output limit")
-            result.notes.append("the notebook printed more than the output limit; the rest was dropped")
+        """Flag what the sandbox stopped, and say in which cell."""
+        def flag(note: str, *names: str) -> None:
+            result.flags.extend(n for n in names if n not in result.flags)
+            result.notes.append(note)
+
+        code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+        for number, cell in enumerate(code_cells, 1):
+            where = f"cell '{nbgrader_meta(cell)['grade_id']}'" if nbgrader_meta(cell).get("grade_id") \
+                else f"code cell {number}"
+            for output in cell.get("outputs", []):
+                ename, evalue = output.get("ename"), output.get("evalue", "")
+                if ename == "TimeoutError":
+                    flag(f"{where} ran past its time limit and was stopped", "cell time limit")
+                elif ename == "KernelDied":
+                    flag(f"{where} killed the kernel (exit, crash or signal); the rest was run without it",
+                         "kernel died")
+                elif ename == "ResourceLimit":
+                    flag(f"{where} {evalue.removeprefix('the cell ')}",
+                         *[name for name, phrase in (("memory limit", "memory limit"), ("process limit", "processes"))
+                           if phrase in evalue])
+                elif ename == "MemoryError":
+                    flag(f"{where} ran out of memory (MemoryError)", "memory limit")
+                elif ename == "BlockingIOError":  # fork() refused by the process rlimit
+                    flag(f"{where} tried to start more processes than allowed", "process limit")
+                elif "[grader] output beyond" in output.get("text", ""):
+                    flag(f"{where} printed more than the output limit; the rest was dropped", "output limit")
 
     def read_scores(self, result: StudentResult) -> None:
         with Gradebook(self.db_url) as gradebook:

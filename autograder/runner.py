@@ -30,6 +30,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 
+from autograder.outputs import error_output
+from autograder.sandbox import ENV_CGROUPS
+
 
 class BoundedClient(NotebookClient):
     """An nbclient that keeps at most ``max_output`` bytes of output for the whole notebook."""
@@ -55,16 +58,12 @@ def _timed_out(cell) -> bool:
     return any(o.get("ename") in ("KeyboardInterrupt", "TimeoutError") for o in cell.get("outputs", []))
 
 
-def error_output(ename: str, evalue: str):
-    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
-
-
 class KernelLimits:
     """Where the kernel's limits live, how to put a new kernel under them, and how to tell it went over."""
 
     def __init__(self, max_processes: int):
         self.max_processes = max_processes
-        self.cgroups = [Path(p) for p in os.environ.get("COURSE_CGROUPS", "").split(":") if p]
+        self.cgroups = [Path(p) for p in os.environ.get(ENV_CGROUPS, "").split(":") if p]
 
     def enter(self) -> None:
         """Runs in the new kernel's process before it starts: join the cgroups, or take the rlimit."""
@@ -82,6 +81,12 @@ class KernelLimits:
                     fields = dict(line.split() for line in (group / counter).read_text().splitlines())
                     counts[name] = int(fields.get(key, 0))
         return counts
+
+    def memory_bytes(self) -> int | None:
+        for group in self.cgroups:
+            if (group / "memory.limit_in_bytes").exists():
+                return int((group / "memory.limit_in_bytes").read_text())
+        return None
 
     def kill(self, kernel_pgid: int | None) -> None:
         """Stop the kernel and whatever it started (a fork bomb's children hold the process limit)."""
@@ -108,9 +113,12 @@ def save(notebook, path: str) -> None:
 
 
 def _limit_reason(breached: list[str], limits: KernelLimits) -> str:
-    what = {"memory": "the memory limit", "processes": f"the limit of {limits.max_processes} processes"}
-    return (f"the cell went over {' and '.join(what[b] for b in breached)}; its kernel was stopped and the "
-            "notebook was run again without it")
+    memory = limits.memory_bytes()
+    what = {"memory": f"went over the memory limit ({memory / 2**30:.3g} GiB)" if memory
+                      else "went over the memory limit",
+            "processes": f"tried to start more than {limits.max_processes} processes"}
+    return (f"the cell {' and '.join(what[b] for b in breached)}; its kernel was stopped and the notebook "
+            "was run again without it")
 
 
 def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int,

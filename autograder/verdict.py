@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 
 import torch
-from nbformat.v4 import new_output
-
 from autograder.checks import compare, record_path, where_of
+from autograder.outputs import error_output
 
 HIDDEN_CHECK = re.compile(r"""check_against_reference\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']""")
 MAX_RECORD_BYTES = 64 * 2**20
@@ -85,7 +84,6 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
                 failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []))
                                              for n in names)), None)
             if failure:
-                cell.outputs.append(new_output("error", ename="AssertionError", evalue=failure,
-                                               traceback=[f"AssertionError: {failure}"]))
+                cell.outputs.append(error_output("AssertionError", failure))
         verdicts[grade_id] = failure
     return verdicts
