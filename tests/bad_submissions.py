@@ -149,7 +149,8 @@ CLASS = {
     # function it defined first is lost with it
     "memory_bomb": (lambda f: write(f, with_answer("sdpa", MEMORY_BOMB)), 7, ["memory limit"],
                     "cell 'sdpa' went over the memory limit"),
-    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, ["process limit"], "cell 'sdpa' tried to start more than"),
+    "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, ["process limit"],
+                  "tried to start more than 128 processes"),
     "loosens_limits": (lambda f: write(f, with_answer("sdpa", LOOSEN_LIMITS)), 7, ["memory limit"],
                        "cell 'sdpa' went over the memory limit"),
     "sys_exit": (lambda f: write(f, with_answer("sdpa", SYS_EXIT)), 7, [], ""),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -111,3 +113,20 @@ def test_lms_zip_and_shards_merge(tmp_path):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{tmp_path / 'merged' / 'gradebook.db'}") as gradebook:
         assert sorted(s.id for s in gradebook.students) == ["alice", "bob"]
+
+
+def test_exit_status_tells_a_grader_failure_from_a_student_failure(tmp_path):
+    """A student's broken file is reported and graded 0: exit 0. A gradebook the grader cannot open: exit 1."""
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / f"{A}.ipynb").write_text("")
+
+    def grade_cli(*extra):
+        return subprocess.run([sys.executable, "-m", "autograder", "grade", A, str(tmp_path / "class"), *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    student_failure = grade_cli("--workdir", str(tmp_path / "ok"))
+    assert student_failure.returncode == 0, student_failure.stderr[-2000:]
+    assert "alice: 0/10 [unreadable]" in student_failure.stdout + student_failure.stderr
+    grader_failure = grade_cli("--workdir", str(tmp_path / "bad"), "--db", f"sqlite:///{tmp_path}/no/such/folder/gb.db")
+    assert grader_failure.returncode != 0
+    assert "database" in grader_failure.stdout + grader_failure.stderr
