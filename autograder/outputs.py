@@ -10,5 +10,6 @@ WIDTH = 100  # the feedback page shows tracebacks unwrapped: a long line would r
 
 def error_output(ename: str, evalue: str):
     """An error output that nbgrader scores as a failure, its message wrapped for reading."""
-    lines = textwrap.wrap(f"{ename}: {evalue}", WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    lines = [piece for line in f"{ename}: {evalue}".splitlines()
+             for piece in textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False) or [""]]
     return new_output("error", ename=ename, evalue=evalue, traceback=["\n".join(lines)])

@@ -17,6 +17,8 @@ from autograder.checks import compare, record_path, where_of
 from autograder.outputs import error_output
 
 HIDDEN_CHECK = re.compile(r"""check_against_reference\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']""")
+CELL_FRAME = re.compile(r"Cell In\[\d*\], line (\d+)")  # IPython's name for a frame in a notebook cell
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_RECORD_BYTES = 64 * 2**20
 
 
@@ -49,6 +51,24 @@ def judge_name(name: str, record_dir: Path, cases: list[dict]) -> str | None:
     return None
 
 
+def failing_line(error: dict, source: str) -> str:
+    """Where in the test cell ``error`` was raised: the line and the comments just above it, or
+    only "in a hidden test" (their source stays hidden), or "" when the traceback does not say."""
+    frame = CELL_FRAME.search(ANSI.sub("", "\n".join(error.get("traceback", []))))
+    lines = source.splitlines()
+    if frame is None or not 1 <= int(frame.group(1)) <= len(lines):
+        return ""
+    number = int(frame.group(1))
+    if any(line.strip() == "### BEGIN HIDDEN TESTS" for line in lines[:number]):
+        return "raised in a hidden test"
+    shown = [lines[number - 1]]
+    for line in reversed(lines[:number - 1][-2:]):
+        if not line.strip().startswith("#"):
+            break
+        shown.insert(0, line)
+    return f"raised at line {number} of the test cell:\n" + "\n".join("    " + line.strip() for line in shown)
+
+
 def has_error(cell) -> bool:
     return any(output.get("output_type") == "error" for output in cell.get("outputs", []))
 
@@ -74,8 +94,11 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 output["name"] = "stdout"
         if has_error(cell):  # failed on its own: a visible test, or the student's code raised
-            error = next(o for o in cell.outputs if o.get("output_type") == "error")
-            failure = f"{error.get('ename')}: {error.get('evalue')}"
+            index, error = next((i, o) for i, o in enumerate(cell.outputs) if o.get("output_type") == "error")
+            where = failing_line(error, trusted.source)
+            evalue = f"{error.get('evalue', '')}\n{where}".strip()
+            failure = f"{error.get('ename')}: {evalue}"
+            cell.outputs[index] = error_output(error.get("ename", "Error"), evalue)
         else:
             if cell.get("execution_count") is None:
                 failure = "this test cell was not run (the notebook was stopped before it)"

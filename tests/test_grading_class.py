@@ -55,6 +55,7 @@ def test_failures_say_what_differed_without_revealing_hidden_tests(graded_class)
     base, _, results, _ = graded_class
     message = results["good_wrong_pe"].messages["test_pe"]
     assert "differ" in message or "not close" in message
+    assert "raised at line" in message, "a visible test's failure says which check failed"
     html = Path(results["reads_expected_outputs"].feedback).read_text()
     assert "BEGIN HIDDEN TESTS" not in html and "check_against_reference" not in html
 
