@@ -42,6 +42,8 @@ def main(argv=None) -> int:
                    help="memory per notebook (default %(default)g)")
     p.add_argument("--processes", type=int, default=default.processes,
                    help="processes and threads per notebook's kernel (default %(default)s)")
+    p.add_argument("--scratch-mb", type=int, default=default.disk_bytes // 2**20,
+                   help="space a notebook may fill in its scratch folder (default %(default)s)")
 
     p = commands.add_parser("merge", help="combine the working folders of sharded runs into one")
     p.add_argument("assignment")
@@ -60,7 +62,8 @@ def main(argv=None) -> int:
     elif args.command == "grade":
         from autograder.grade import GraderError, Options, grade, parse_shard
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        memory_bytes=int(args.memory_gb * 2**30), processes=args.processes)
+                        memory_bytes=int(args.memory_gb * 2**30), processes=args.processes,
+                        disk_bytes=args.scratch_mb * 2**20)
         options = Options(workers=args.workers, shard=parse_shard(args.shard) if args.shard else None,
                           students=args.student, regrade=args.regrade, limits=limits,
                           student_pattern=args.student_pattern)

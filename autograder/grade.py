@@ -150,11 +150,11 @@ class ClassGrader:
             ran = True
 
         scratch = self.root / "scratch" / intake.student
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True)
-        if ran:
-            notebook = self.execute(notebook, scratch, slot, result)
-        judged = judge(notebook, self.assignment, scratch, self.expected, self.tests)
+        with sandbox.scratch_folder(scratch, self.options.limits) as warnings:
+            self.warnings.update(warnings)
+            if ran:
+                notebook = self.execute(notebook, scratch, slot, result)
+            judged = judge(notebook, self.assignment, scratch, self.expected, self.tests)
         result.messages = {k: v for k, v in judged.items() if v}
 
         submitted = self.root / "submitted" / intake.student / self.assignment
@@ -171,7 +171,6 @@ class ClassGrader:
         feedback = self.root / "feedback" / intake.student / self.assignment / f"{self.assignment}.html"
         result.feedback = str(feedback) if feedback.exists() else None
         result.seconds = round(time.monotonic() - start, 2)
-        shutil.rmtree(scratch, ignore_errors=True)
         return result
 
     def execute(self, notebook, scratch: Path, slot: int, result: StudentResult):
@@ -181,13 +180,17 @@ class ClassGrader:
         limits = self.options.limits
         run = sandbox.run([sys.executable, "-m", "autograder.runner", "submission.ipynb", "executed.ipynb",
                            f"--cell-timeout={limits.cell_timeout}", f"--max-output={limits.output_bytes}",
-                           f"--max-processes={limits.processes}"],
+                           f"--max-processes={limits.processes}", f"--workdir={sandbox.WORK}"],
                           scratch, limits, {ENV_RECORD_DIR: str(scratch)}, slot=slot)
         self.warnings.update(run.warnings)
         if run.timed_out:
             result.flags.append("notebook time limit")
             result.notes.append(f"the notebook ran past its {limits.notebook_timeout} s limit and was stopped; "
                                 "the cells it finished were graded")
+        if sandbox.scratch_full(scratch):
+            result.flags.append("disk limit")
+            result.notes.append(f"the notebook filled its {limits.disk_bytes // 2**20} MiB scratch folder; "
+                                "what it wrote beyond that failed")
         executed = scratch / "executed.ipynb"
         try:
             notebook = nbformat.read(executed, as_version=4)

@@ -22,6 +22,7 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -122,15 +123,19 @@ def _limit_reason(breached: list[str], limits: KernelLimits) -> str:
 
 
 def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int,
-            limits: KernelLimits) -> None:
+            limits: KernelLimits, workdir: str) -> None:
     skipped: dict[int, list] = {}  # cell index -> its outputs: stopped the kernel or timed out; not run again
     for _attempt in range(max_restarts + 1):
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = list(skipped.get(index, [])), None
-        km = AsyncKernelManager(kernel_name="python3", transport="ipc")
+        # ZeroMQ over Unix sockets, named by an absolute path because the kernel works in another folder
+        # than the runner, and a short one because such names have at most 107 bytes
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                ip=os.path.join(tempfile.gettempdir(), f"kernel-{os.getpid()}-ipc"))
         client = BoundedClient(notebook, km=km, timeout=cell_timeout, allow_errors=True,
                                interrupt_on_timeout=True, record_timing=False, max_output=max_output,
+                               resources={"metadata": {"path": workdir}},
                                error_on_timeout={"ename": "TimeoutError",
                                                  "evalue": f"the cell ran longer than {cell_timeout} s "
                                                            "and was stopped"})
@@ -174,10 +179,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max-output", type=int, default=2_000_000)
     parser.add_argument("--max-restarts", type=int, default=3)
     parser.add_argument("--max-processes", type=int, default=256)
+    parser.add_argument("--workdir", default=".", help="the kernel's working folder")
     args = parser.parse_args(argv)
     notebook = nbformat.read(args.notebook, as_version=4)
     execute(notebook, args.out, args.cell_timeout, args.max_output, args.max_restarts,
-            KernelLimits(args.max_processes))
+            KernelLimits(args.max_processes), args.workdir)
     return 0
 
 

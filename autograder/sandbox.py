@@ -9,8 +9,9 @@ started (they all live in its PID namespace).
 
 On top of that, always: a wall-clock limit for the whole run, a memory limit (a cgroup when the
 machine lets us create one, else an address-space rlimit), a process limit (a cgroup and an
-rlimit), a file-size limit, no core dumps. Without bubblewrap the command runs with the limits
-alone, and a warning says what is not prevented.
+rlimit), a file-size limit, no core dumps; as root, a size limit on the scratch folder
+(``scratch_folder``). Without bubblewrap the command runs with the limits alone, and a warning
+says what is not prevented.
 
 With cgroups, only the notebook's kernel is in them: the runner that drives it starts the kernel
 in the groups that ``$COURSE_CGROUPS`` names, reads their counters to tell which cell went over a
@@ -19,6 +20,7 @@ make the out-of-memory killer choose it, so it always ends the same way.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -38,6 +40,7 @@ CGROUP_V1 = Path("/sys/fs/cgroup")
 CGROUPS_INSIDE = Path("/run/grader-cgroups")  # where the sandbox sees the kernel's cgroups
 ENV_CGROUPS = "COURSE_CGROUPS"                # ":"-separated folders of the kernel's cgroups
 RUNNER_PROCESSES = 32                         # the runner's threads, on top of the kernel's processes
+WORK = "work"                                 # the kernel's working folder, inside the scratch folder
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Limits:
     processes: int = 256
     output_bytes: int = 2_000_000        # kept in the executed notebook; the rest is dropped
     file_bytes: int = 256 * 2**20
+    disk_bytes: int = 512 * 2**20        # the scratch folder, where it can be a tmpfs
 
 
 @dataclass
@@ -106,6 +110,48 @@ def bubblewrap_args(scratch: Path, uid: int, cgroups: list[Path]) -> list[str]:
     args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all"]
     return args
+
+
+@contextlib.contextmanager
+def scratch_folder(path: Path, limits: Limits):
+    """An empty folder for one run, removed afterwards; yields the warnings it calls for.
+
+    The notebook's kernel works in its ``WORK`` sub-folder; the grader's files (inputs, records,
+    the executed notebook) stay beside it. As root, each is a tmpfs of ``limits.disk_bytes``: a
+    notebook that writes without end fills its own folder, not the grader's disk nor the space its
+    results need (and the pages count in its kernel's memory). Elsewhere both are plain folders,
+    and only each file's size is limited."""
+    _remove_scratch(path)
+    path.mkdir(parents=True)
+    mounted = os.geteuid() == 0 and _mount_tmpfs(path, limits.disk_bytes)
+    (path / WORK).mkdir()
+    mounted = mounted and _mount_tmpfs(path / WORK, limits.disk_bytes)
+    try:
+        yield [] if mounted else ["the scratch folder could not be a size-limited tmpfs (needs root): only "
+                                  "each file's size is limited, not the space a notebook fills"]
+    finally:
+        _remove_scratch(path)
+
+
+def _mount_tmpfs(path: Path, size: int) -> bool:
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def scratch_full(path: Path) -> bool:
+    """Whether the notebook filled its size-limited working folder."""
+    work = path / WORK
+    if not os.path.ismount(work):
+        return False
+    usage = shutil.disk_usage(work)
+    return usage.used >= 0.98 * usage.total
+
+
+def _remove_scratch(path: Path) -> None:
+    for folder in (path / WORK, path):
+        if os.path.ismount(folder):
+            subprocess.run(["umount", "--lazy", str(folder)], check=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _cgroup(limits: Limits, uid: int) -> list[Path] | None:
@@ -172,7 +218,7 @@ def run(command: list[str], scratch: Path, limits: Limits, env: dict[str, str], 
     else:
         warnings.append("bubblewrap is not available: the notebook ran with resource limits only, and could "
                         "read any file this user can (apt-get install bubblewrap)")
-    env = {ENV_CGROUPS: ":".join(counters), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
+    env = {ENV_CGROUPS: ":".join(counters), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch / WORK),
            "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "MPLBACKEND": "Agg",
            "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", **env}
     start = time.monotonic()

@@ -67,6 +67,11 @@ SDPA = reference("sdpa")
 INFINITE_LOOP = SDPA.replace('    d_k = q.size(-1)', '    while True:\n        pass\n    d_k = q.size(-1)')
 MEMORY_BOMB = SDPA + "\nhog = []\nwhile True:\n    hog.append(bytearray(50_000_000))\n"
 FORK_BOMB = SDPA + "\nimport os\nwhile True:\n    os.fork()\n"
+DISK_FILLER = SDPA + """
+for i in range(1000):
+    with open(f"filler{i}.bin", "wb") as f:
+        f.write(bytes(50_000_000))
+"""
 LOOSEN_LIMITS = """
 import os
 for group in os.environ.get("COURSE_CGROUPS", "").split(":"):
@@ -151,6 +156,8 @@ CLASS = {
                     "cell 'sdpa' went over the memory limit"),
     "fork_bomb": (lambda f: write(f, with_answer("sdpa", FORK_BOMB)), 7, ["process limit"],
                   "tried to start more than 128 processes"),
+    "disk_filler": (lambda f: write(f, with_answer("sdpa", DISK_FILLER)), 10, ["disk limit"],
+                    "filled its 512 MiB scratch folder"),
     "loosens_limits": (lambda f: write(f, with_answer("sdpa", LOOSEN_LIMITS)), 7, ["memory limit"],
                        "cell 'sdpa' went over the memory limit"),
     "sys_exit": (lambda f: write(f, with_answer("sdpa", SYS_EXIT)), 7, [], ""),
