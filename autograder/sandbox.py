@@ -2,8 +2,8 @@
 
 With bubblewrap (Debian package ``bubblewrap``) the command runs in new mount, PID, network, IPC
 and UTS namespaces, as an unprivileged user, and sees only: the system's /usr and /etc, the Python
-installation and virtual environment, the support package and the grader's code (read-only), and
-one scratch folder (its only writable place). It cannot see solutions/, the gradebook, the expected
+installation and virtual environment, the support package and the grader's code (read-only), one
+scratch folder and a private /tmp (its only writable places). It cannot see solutions/, the gradebook, the expected
 outputs or other students' work, and it has no network at all. Killing it kills every process it
 started (they all live in its PID namespace).
 
@@ -91,7 +91,7 @@ def bubblewrap_args(scratch: Path, uid: int, cgroups: list[Path]) -> list[str]:
             args += ["--symlink", os.readlink(target), str(target)]
         elif target.is_dir():
             args += ["--ro-bind", str(target), str(target)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]  # /tmp as usual, private
     made = set()
     for path in sorted(readonly | {scratch}):
         for parent in _parents(path):  # bwrap would create these 0700: unreadable for the sandbox user

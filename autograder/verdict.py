@@ -8,6 +8,7 @@ notebook from its outputs (``autograde --no-execute``), as it would have after e
 """
 from __future__ import annotations
 
+import ast
 import copy
 import re
 from pathlib import Path
@@ -51,6 +52,15 @@ def judge_name(name: str, record_dir: Path, cases: list[dict]) -> str | None:
     return None
 
 
+def _finally_lines(source: str) -> set[int]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {line for node in ast.walk(tree) if isinstance(node, ast.Try)
+            for statement in node.finalbody for line in range(statement.lineno, statement.end_lineno + 1)}
+
+
 def failing_line(error: dict, source: str) -> str:
     """Where in the test cell ``error`` was raised: the line and the comments just above it, or
     only "in a hidden test" (their source stays hidden), or "" when the traceback does not say."""
@@ -61,6 +71,8 @@ def failing_line(error: dict, source: str) -> str:
     number = int(frame.group(1))
     if any(line.strip() == "### BEGIN HIDDEN TESTS" for line in lines[:number]):
         return "raised in a hidden test"
+    if number in _finally_lines(source):  # Python blames the end of a `finally:` for what the `try:` raised
+        return ""
     shown = [lines[number - 1]]
     for line in reversed(lines[:number - 1][-2:]):
         if not line.strip().startswith("#"):

@@ -33,6 +33,12 @@ def test_a_hidden_failure_reveals_nothing():
     assert failing_line(ipython_error(8), SOURCE) == "raised in a hidden test"
 
 
+def test_a_failure_blamed_on_a_finally_block_says_nothing():
+    source = "try:\n    assert f(1) == 2\nfinally:\n    f = original\n"  # Python reports line 4
+    assert failing_line(ipython_error(4), source) == ""
+    assert failing_line(ipython_error(2), source) == "raised at line 2 of the test cell:\n    assert f(1) == 2"
+
+
 def test_a_traceback_without_a_cell_frame_says_nothing():
     assert failing_line({"traceback": ["TimeoutError: the cell ran longer than 20 s"]}, SOURCE) == ""
     assert failing_line(ipython_error(99), SOURCE) == ""
