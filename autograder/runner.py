@@ -1,14 +1,14 @@
 """Execute one submission, inside the sandbox: ``python -m autograder.runner IN OUT [options]``.
 
-Runs every cell in a fresh kernel (ZeroMQ over IPC: the sandbox has no network, not even loopback)
-and writes the executed notebook to OUT after each cell, so that a run stopped from outside still
+Runs every cell in a fresh kernel (ZeroMQ over IPC: the sandbox has no network, not even loopback),
+working in ``--workdir``, and writes the executed notebook to OUT after each cell, so that a run stopped from outside still
 counts the cells it finished. Student code cannot stop the rest of the class from being graded, and
 it cannot hide its own failures either:
 
 - a cell that runs past ``--cell-timeout`` is interrupted and gets a TimeoutError output;
-- a cell that kills the kernel (``os._exit``, a crash, the memory limit) gets an error output, and
-  the notebook is run again from the top in a new kernel without that cell, so the cells after it
-  are still graded (at most ``--max-restarts`` times);
+- a cell that kills the kernel (``os._exit``, a crash, a signal) gets an error output, and the
+  notebook is run again from the top in a new kernel without that cell, so the cells after it are
+  still graded (at most ``--max-restarts`` times);
 - output beyond ``--max-output`` bytes in total is dropped, with a note in the cell;
 - the kernel, and only the kernel, is held to ``--max-processes`` and the memory limit: in the
   cgroups that ``$COURSE_CGROUPS`` names where the grader made them (it then sees their counters:
