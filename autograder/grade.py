@@ -45,6 +45,7 @@ from autograder.expected import build_expected, write_inputs
 from autograder.intake import Intake, collect
 from autograder.nbgrader_run import nbgrader, nbgrader_api, prepare_course_root
 from autograder.repair import nbgrader_meta, read_submission, restore_cells
+from autograder.runner import LIMIT_PHRASES
 from autograder.verdict import judge
 
 
@@ -221,8 +222,7 @@ class ClassGrader:
                          "kernel died")
                 elif ename == "ResourceLimit":
                     flag(f"{where} {evalue.removeprefix('the cell ')}",
-                         *[name for name, phrase in (("memory limit", "memory limit"), ("process limit", "processes"))
-                           if phrase in evalue])
+                         *[limit for limit, phrase in LIMIT_PHRASES.items() if phrase in evalue])
                 elif ename == "MemoryError":
                     flag(f"{where} ran out of memory (MemoryError)", "memory limit")
                 elif ename == "BlockingIOError":  # fork() refused by the process rlimit

@@ -1,8 +1,8 @@
 """Execute one submission, inside the sandbox: ``python -m autograder.runner IN OUT [options]``.
 
 Runs every cell in a fresh kernel (ZeroMQ over IPC: the sandbox has no network, not even loopback),
-working in ``--workdir``, and writes the executed notebook to OUT after each cell, so that a run stopped from outside still
-counts the cells it finished. Student code cannot stop the rest of the class from being graded, and
+working in ``--workdir``, and writes the executed notebook to OUT after each cell, so that a run
+stopped from outside still counts the cells it finished. Student code cannot stop the rest of the class from being graded, and
 it cannot hide its own failures either:
 
 - a cell that runs past ``--cell-timeout`` is interrupted and gets a TimeoutError output;
@@ -32,7 +32,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 
 from autograder.outputs import error_output
-from autograder.sandbox import ENV_CGROUPS
+from autograder.sandbox import ENV_CGROUPS, kill_members
 
 
 class BoundedClient(NotebookClient):
@@ -77,7 +77,8 @@ class KernelLimits:
         """How many times so far each limit has refused the kernel (memory: a process was killed)."""
         counts = {}
         for group in self.cgroups:
-            for name, counter, key in (("memory", "memory.oom_control", "oom_kill"), ("processes", "pids.events", "max")):
+            for name, counter, key in (("memory limit", "memory.oom_control", "oom_kill"),
+                                       ("process limit", "pids.events", "max")):
                 if (group / counter).exists():
                     fields = dict(line.split() for line in (group / counter).read_text().splitlines())
                     counts[name] = int(fields.get(key, 0))
@@ -97,14 +98,8 @@ class KernelLimits:
             except OSError:
                 pass
         for _ in range(100):  # a bomb forks while we kill; its cgroup caps how many there are
-            pids = [p for g in self.cgroups for p in (g / "cgroup.procs").read_text().split()]
-            if not pids:
+            if kill_members(self.cgroups):
                 return
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
 
 
 def save(notebook, path: str) -> None:
@@ -113,11 +108,14 @@ def save(notebook, path: str) -> None:
     os.replace(tmp, path)
 
 
+# what a ResourceLimit error says of each limit; the grader finds them there to flag the submission
+LIMIT_PHRASES = {"memory limit": "went over the memory limit", "process limit": "tried to start more than"}
+
+
 def _limit_reason(breached: list[str], limits: KernelLimits) -> str:
     memory = limits.memory_bytes()
-    what = {"memory": f"went over the memory limit ({memory / 2**30:.3g} GiB)" if memory
-                      else "went over the memory limit",
-            "processes": f"tried to start more than {limits.max_processes} processes"}
+    what = {"memory limit": LIMIT_PHRASES["memory limit"] + (f" ({memory / 2**30:.3g} GiB)" if memory else ""),
+            "process limit": f"{LIMIT_PHRASES['process limit']} {limits.max_processes} processes"}
     return (f"the cell {' and '.join(what[b] for b in breached)}; its kernel was stopped and the notebook "
             "was run again without it")
 
@@ -125,6 +123,7 @@ def _limit_reason(breached: list[str], limits: KernelLimits) -> str:
 def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts: int,
             limits: KernelLimits, workdir: str) -> None:
     skipped: dict[int, list] = {}  # cell index -> its outputs: stopped the kernel or timed out; not run again
+    timeout_message = f"the cell ran longer than {cell_timeout} s and was stopped"
     for _attempt in range(max_restarts + 1):
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code":
@@ -136,9 +135,7 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
         client = BoundedClient(notebook, km=km, timeout=cell_timeout, allow_errors=True,
                                interrupt_on_timeout=True, record_timing=False, max_output=max_output,
                                resources={"metadata": {"path": workdir}},
-                               error_on_timeout={"ename": "TimeoutError",
-                                                 "evalue": f"the cell ran longer than {cell_timeout} s "
-                                                           "and was stopped"})
+                               error_on_timeout={"ename": "TimeoutError", "evalue": timeout_message})
         stopped_at = stop_output = None
         with client.setup_kernel(preexec_fn=limits.enter):
             kernel_pgid = km.provisioner.pgid
@@ -149,8 +146,7 @@ def execute(notebook, out: str, cell_timeout: int, max_output: int, max_restarts
                 try:
                     client.execute_cell(cell, index)
                     if _timed_out(cell):
-                        cell.outputs.append(error_output("TimeoutError", f"the cell ran longer than {cell_timeout} s "
-                                                                          "and was stopped"))
+                        cell.outputs.append(error_output("TimeoutError", timeout_message))
                         skipped[index] = list(cell.outputs)
                 except DeadKernelError:
                     stopped_at = index

@@ -3,9 +3,9 @@
 With bubblewrap (Debian package ``bubblewrap``) the command runs in new mount, PID, network, IPC
 and UTS namespaces, as an unprivileged user, and sees only: the system's /usr and /etc, the Python
 installation and virtual environment, the support package and the grader's code (read-only), one
-scratch folder and a private /tmp (its only writable places). It cannot see solutions/, the gradebook, the expected
-outputs or other students' work, and it has no network at all. Killing it kills every process it
-started (they all live in its PID namespace).
+scratch folder and a private /tmp (its only writable places). It cannot see solutions/, the
+gradebook, the expected outputs or other students' work, and it has no network at all. Killing it
+kills every process it started (they all live in its PID namespace).
 
 On top of that, always: a wall-clock limit for the whole run, a memory limit (a cgroup when the
 machine lets us create one, else an address-space rlimit), a process limit (a cgroup and an
@@ -177,12 +177,22 @@ def _cgroup(limits: Limits, uid: int) -> list[Path] | None:
         return None
 
 
+def kill_members(groups: list[Path]) -> bool:
+    """SIGKILL every process in ``groups``; True if there was none left to kill."""
+    pids = [pid for group in groups for pid in (group / "cgroup.procs").read_text().split()]
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:  # gone already
+            pass
+    return not pids
+
+
 def _remove_cgroups(groups: list[Path]) -> None:
     for group in groups:
         for _ in range(50):  # what is left of the kernel may take a moment to go after the kill
             try:
-                for pid in (group / "cgroup.procs").read_text().split():
-                    os.kill(int(pid), signal.SIGKILL)
+                kill_members([group])
                 group.rmdir()
                 break
             except OSError:
