@@ -195,16 +195,6 @@ def substituted(obj: Any, names: dict[str, Any]):
                 namespace[name] = value
 
 
-def substitutes_for(assignment: str, cases: list[dict]) -> dict[str, Any]:
-    """Correct stand-ins (from the cases module, never the reference) for the names cases ``use``."""
-    names = cases[0].get("uses", []) if cases else []
-    if not names:
-        return {}
-    from autograder.cases import cases_module
-    available = getattr(cases_module(assignment), "SUBSTITUTES", {})
-    return {name: available[name] for name in names}
-
-
 def run_case(obj: Any, case: dict, device: torch.device) -> Any:
     args = to_device(case.get("args", []), device)
     kwargs = to_device(case.get("kwargs", {}), device)
@@ -241,8 +231,14 @@ def where_of(name: str, case: dict) -> str:
     return f"{name}, hidden case '{case['id']}'"
 
 
-def check_against_reference(assignment: str, name: str, obj: Any) -> None:
+def check_against_reference(assignment: str, name: str, obj: Any, substitutes: dict[str, Any] | None = None) -> None:
     """The hidden test of ``name``: run every stored case through ``obj``.
+
+    ``substitutes`` ({global name: callable}) replace, for the duration of the check, other graded
+    functions that ``obj`` calls, so that one mistake costs points once. They are the independent
+    implementations the visible tests of the same cell define (on PyTorch built-ins, or written
+    another way): a student sees them there already, so nothing the kernel holds during the check
+    is worth taking. (The hidden cases, with stand-ins of their own, are not in the sandbox.)
 
     Two modes, chosen by the grader through the environment:
 
@@ -254,15 +250,15 @@ def check_against_reference(assignment: str, name: str, obj: Any) -> None:
     Raises AssertionError for the first case that fails (or, when recording, that raises).
     Returns None on purpose: nbgrader reads a number displayed by a test cell as partial credit.
     """
+    substitutes = substitutes or {}
     if os.environ.get(ENV_RECORD_DIR):
-        record_outputs(assignment, name, obj, Path(os.environ[ENV_RECORD_DIR]))
+        record_outputs(assignment, name, obj, Path(os.environ[ENV_RECORD_DIR]), substitutes)
         return
     expected = load_expected(assignment)
     cases = expected["cases"].get(name)
     if not cases:
         raise RuntimeError(f"no hidden cases for {name!r} in {assignment}")
     device = grading_device()
-    substitutes = substitutes_for(assignment, cases)
     for case in cases:
         got = run_student(obj, case, device, substitutes, where_of(name, case))
         compare(got, case["expected"], where_of(name, case), device, case.get("rtol"), case.get("atol"))
@@ -305,17 +301,16 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def record_outputs(assignment: str, name: str, obj: Any, record_dir: Path) -> None:
+def record_outputs(assignment: str, name: str, obj: Any, record_dir: Path, substitutes: dict[str, Any]) -> None:
     cases = torch.load(inputs_path(record_dir, assignment), weights_only=True)["cases"].get(name, [])
     device = grading_device()
-    substitutes = substitutes_for(assignment, cases)
     outputs = []
     try:
         for case in cases:
             got = run_student(obj, case, device, substitutes, where_of(name, case))
             wrong = [t.device.type for t in tensors_in(got) if t.device.type != device.type]
             value = {"__wrong_device__": wrong[0]} if wrong else storable(got)
-            outputs.append({"value": value, "device": device.type})
+            outputs.append({"value": value})
     finally:  # what ran before a failure is kept: the grader reports the first failing case
         path = record_path(record_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)

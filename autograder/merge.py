@@ -11,7 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
-from autograder.grade import ClassGrader, Options, StudentResult, summary, write_csv
+from autograder.grade import ClassGrader, Options, StudentResult
+from autograder.reports import summary, write_csv
 
 
 def merge(assignment: str, out: Path, shards: list[Path], db_url: str | None = None) -> list[StudentResult]:
@@ -29,10 +30,10 @@ def merge(assignment: str, out: Path, shards: list[Path], db_url: str | None = N
                     shutil.copytree(source, out / part / result.student, dirs_exist_ok=True)
             grader.result_path(result.student).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, grader.result_path(result.student))
-    grader.prepare()
+    api = grader.prepare().api
     for student, result in sorted(results.items()):
         if result.score is not None:
-            outcome = grader.api.autograde(assignment, student, force=True)
+            outcome = api.autograde(assignment, student, force=True)
             if not outcome["success"]:
                 raise RuntimeError(f"could not add {student} to the merged gradebook: {outcome.get('error')}")
     ordered = [results[s] for s in sorted(results)]

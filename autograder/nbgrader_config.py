@@ -19,10 +19,14 @@ c.Execute.iopub_timeout = 10
 # Students may not change the tests: autograde restores the locked cells from the gradebook.
 c.Autograde.create_student = True
 
-# Feedback shows each test's verdict and message, but not the hidden tests' code.
+# Feedback shows each test's verdict and message, but not the hidden tests' code; and nothing a
+# student wrote runs when someone opens it: HTML in Markdown and in outputs is sanitized,
+# JavaScript outputs are dropped (the grader keeps only text and image outputs to begin with).
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbconvert.preprocessors.sanitize import SanitizeHTML  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
 from autograder.feedback import ShortenTestErrors  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestErrors, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestErrors, SanitizeHTML,
+                                   CSSHTMLHeaderPreprocessor]

@@ -1,7 +1,7 @@
 """Read a submitted notebook however damaged it is, and put the course's cells back in order.
 
-``read_submission`` turns a file into a notebook or a plain reason it cannot be one (empty, not
-JSON, not a notebook). ``restore_cells`` makes the notebook's structure the assignment's again:
+``read_submission`` turns a file into a notebook or a plain reason it cannot be one (too large,
+empty, not JSON, nested too deeply, not a notebook), keeping only plain data. ``restore_cells`` makes the notebook's structure the assignment's again:
 every test and read-only cell present once, as a code or Markdown cell as it should be, with the
 trusted source from solutions/ (hidden tests included); answer cells keep the student's code.
 Every change is reported by name.
@@ -26,29 +26,79 @@ def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
-def read_submission(path: Path) -> tuple[object | None, list[str]]:
-    """(notebook, notes), or (None, [why it cannot be graded])."""
+MAX_NOTEBOOK_BYTES = 32 << 20
+MAX_CELLS = 2000  # an assignment has a few dozen; past this, the cells are the student's own extras
+
+
+def read_submission(path: Path) -> tuple[object | None, list[str], list[str]]:
+    """(notebook, notes, flags), or (None, [why it cannot be graded], flags).
+
+    The notebook is rebuilt from plain data: each cell's type and source, and of its metadata
+    only the nbgrader id that ``restore_cells`` matches against the assignment. Nothing else a
+    student wrote (outputs, attachments, metadata of any depth, notebook metadata) goes further.
+    """
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return None, [f"the notebook file is {size:,} bytes, more than the {MAX_NOTEBOOK_BYTES:,} allowed"], \
+            ["too large"]
     data = path.read_bytes()
     if not data.strip():
-        return None, ["the notebook file is empty"]
+        return None, ["the notebook file is empty"], ["unreadable"]
     try:
         raw = json.loads(data.decode("utf-8", errors="strict"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return None, [f"the file is not a notebook: not valid JSON ({str(error)[:120]})"]
+    except (UnicodeDecodeError, ValueError) as error:
+        return None, [f"the file is not a notebook: not valid JSON ({str(error)[:120]})"], ["unreadable"]
+    except RecursionError:
+        return None, ["the file is not a notebook: its JSON is nested too deeply to read"], ["unreadable"]
     if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
-        return None, ["the file is JSON but not a Jupyter notebook (no cells)"]
-    notes = []
+        return None, ["the file is JSON but not a Jupyter notebook (no cells)"], ["unreadable"]
+    notes, flags = [], []
     version = raw.get("nbformat")
-    try:
-        notebook = nbformat.reads(json.dumps(raw), as_version=4)
-    except Exception as error:
-        return None, [f"the notebook could not be read ({type(error).__name__}: {str(error)[:120]})"]
     if version != 4:
+        try:
+            raw = json.loads(nbformat.writes(nbformat.reads(data.decode(), as_version=4)))
+        except Exception as error:  # nbformat's converters raise whatever the old format trips
+            return None, [f"the notebook could not be read ({type(error).__name__}: {str(error)[:120]})"], \
+                ["unreadable"]
         notes.append(f"converted from notebook format {version} to 4")
-    for cell in notebook.cells:
-        if not isinstance(cell.get("source"), str):
-            cell["source"] = "".join(cell.get("source") or [])
-    return notebook, notes
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        return None, ["the file is JSON but not a Jupyter notebook (its cells are not a list)"], ["unreadable"]
+    if len(cells) > MAX_CELLS:
+        notes.append(f"the notebook has {len(cells):,} cells; only the first {MAX_CELLS:,} were read")
+        flags.append("too many cells")
+        cells = cells[:MAX_CELLS]
+    notebook = nbformat.v4.new_notebook()
+    dropped = 0
+    for raw_cell in cells:
+        cell = _plain_cell(raw_cell)
+        if cell is None:
+            dropped += 1
+        else:
+            notebook.cells.append(cell)
+    if dropped:
+        notes.append(f"{dropped} entries in the list of cells were not cells and were dropped")
+    return notebook, notes, flags
+
+
+def _plain_cell(raw) -> object | None:
+    """A new cell with ``raw``'s type, source and nbgrader id, or None if ``raw`` is not a cell."""
+    if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
+        return None
+    source = raw.get("source", "")
+    if isinstance(source, list):
+        source = "".join(part for part in source if isinstance(part, str))
+    if not isinstance(source, str):
+        source = ""
+    maker = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+             "raw": nbformat.v4.new_raw_cell}[raw["cell_type"]]
+    cell = maker(source)
+    metadata = raw.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    if isinstance(grade_id, str) and grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id}
+    return cell
 
 
 def restore_cells(notebook, source, release) -> tuple[object, list[str]]:
@@ -63,9 +113,8 @@ def restore_cells(notebook, source, release) -> tuple[object, list[str]]:
     notes, seen, cells = [], set(), []
     for cell in notebook.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id not in trusted:
-            if grade_id:  # an id the assignment does not have: the student's own cell now
-                cell.metadata.pop("nbgrader", None)
+        if grade_id not in trusted:  # no id, or one the assignment does not have: the student's own cell
+            cell.metadata.pop("nbgrader", None)
             cells.append(cell)
             continue
         reference = trusted[grade_id]
@@ -104,6 +153,7 @@ def restore_cells(notebook, source, release) -> tuple[object, list[str]]:
         cells.insert(at, reference)
         seen.add(grade_id)
     notebook.cells = cells
+    notebook.metadata = copy.deepcopy(release.metadata)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

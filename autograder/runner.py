@@ -36,22 +36,42 @@ from autograder.sandbox import ENV_CGROUPS, kill_members
 
 
 class BoundedClient(NotebookClient):
-    """An nbclient that keeps at most ``max_output`` bytes of output for the whole notebook."""
+    """An nbclient that keeps at most ``max_output`` bytes of output for the whole notebook.
+
+    Every way a kernel adds to the notebook counts: new outputs, and display updates, which
+    rewrite every earlier output with the same display id (one small update can multiply into
+    many). Widget state is not kept at all: grading needs none of it."""
 
     def __init__(self, *args, max_output: int, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, store_widget_state=False, **kwargs)
         self.max_output, self.output_bytes, self.truncated_cells = max_output, 0, set()
 
-    def output(self, outs, msg, display_id, cell_index):
-        size = len(str(msg.get("content", "")))
+    def _within_budget(self, size: int, outs, cell_index: int) -> bool:
         if self.output_bytes + size > self.max_output:
             if cell_index not in self.truncated_cells:
                 self.truncated_cells.add(cell_index)
-                outs.append(new_output("stream", name="stderr",
-                                       text=f"[grader] output beyond {self.max_output:,} bytes was dropped\n"))
-            return None
+                outs.append(new_output("stream", name="stderr", text=OUTPUT_LIMIT_NOTE.format(self.max_output)))
+            return False
         self.output_bytes += size
+        return True
+
+    def output(self, outs, msg, display_id, cell_index):
+        if not self._within_budget(len(str(msg.get("content", ""))), outs, cell_index):
+            return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        targets = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        cell_index = next(iter(self._display_id_map.get(display_id, {})), None)
+        if cell_index is None:
+            return None
+        outs = self.nb.cells[cell_index].outputs
+        if not self._within_budget(targets * len(str(msg.get("content", ""))), outs, cell_index):
+            return None
+        return super()._update_display_id(display_id, msg)
+
+
+OUTPUT_LIMIT_NOTE = "[grader] output beyond {:,} bytes was dropped\n"
 
 
 def _timed_out(cell) -> bool:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 import re
 from pathlib import Path
 
 import torch
-from autograder.checks import compare, record_path, where_of
+
+from autograder.checks import compare, grading_device, record_path, where_of
 from autograder.outputs import error_output
+from autograder.untrusted import Refused, read_bytes
 
 HIDDEN_CHECK = re.compile(r"""check_against_reference\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']""")
 CELL_FRAME = re.compile(r"Cell In\[\d*\], line (\d+)")  # IPython's name for a frame in a notebook cell
@@ -23,32 +26,49 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_RECORD_BYTES = 64 * 2**20
 
 
-def judge_name(name: str, record_dir: Path, cases: list[dict]) -> str | None:
-    """None if every hidden case of ``name`` matches the reference, else what went wrong."""
-    path = record_path(record_dir, name)
-    if not path.is_file():
-        return f"{name}: the hidden tests did not run (the cell did not reach them)"
-    if path.stat().st_size > MAX_RECORD_BYTES:
-        return f"{name}: the recorded outputs are implausibly large ({path.stat().st_size:,} bytes)"
+def _recorded_outputs(name: str, record_dir: Path) -> list:
+    """The outputs the sandbox recorded for ``name``, as plain data; ValueError says what is wrong."""
     try:
-        record = torch.load(path, weights_only=True)
-        outputs = record["outputs"]
+        data = read_bytes(record_dir, record_path(record_dir, name).relative_to(record_dir), MAX_RECORD_BYTES)
+    except FileNotFoundError:
+        raise ValueError("the hidden tests did not run (the cell did not reach them)") from None
+    except Refused as error:
+        raise ValueError(f"the recorded outputs were not a plain file the grader reads ({error})") from None
+    try:
+        record = torch.load(io.BytesIO(data), weights_only=True)
     except Exception as error:  # a tampered file, or a result that is not plain data
-        return f"{name}: the recorded outputs could not be read ({type(error).__name__})"
+        raise ValueError(f"the recorded outputs could not be read ({type(error).__name__})") from None
+    outputs = record.get("outputs") if isinstance(record, dict) else None
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and "value" in o for o in outputs):
+        raise ValueError("the recorded outputs are not in the grader's format")
+    return outputs
+
+
+def judge_name(name: str, record_dir: Path, cases: list[dict], device: torch.device) -> str | None:
+    """None if every hidden case of ``name`` matches the reference, else what went wrong.
+
+    ``device`` is where the grader ran the kernel (its own knowledge, never the record's word): it
+    sets the tolerance."""
+    try:
+        outputs = _recorded_outputs(name, record_dir)
+    except ValueError as error:
+        return f"{name}: {error}"
     for i, case in enumerate(cases):
         where = where_of(name, case)
         if i >= len(outputs):
             return f"{where}: no result was recorded (the function raised or the run was cut short)"
-        value, device = outputs[i]["value"], torch.device(outputs[i]["device"])
-        if isinstance(value, dict) and "__unstorable__" in value:
+        value = outputs[i]["value"]
+        if isinstance(value, dict) and isinstance(value.get("__unstorable__"), str):
             return f"{where}: returned a {value['__unstorable__']}, not plain tensors or Python values"
-        if isinstance(value, dict) and "__wrong_device__" in value:
+        if isinstance(value, dict) and isinstance(value.get("__wrong_device__"), str):
             return (f"{where}: a result is on {value['__wrong_device__']} but the inputs were on {device.type}; "
                     "create new tensors on the inputs' device")
         try:
             compare(value, case["expected"], where, device, case.get("rtol"), case.get("atol"), check_device=False)
         except AssertionError as failure:
             return str(failure)
+        except Exception as error:  # a recorded value of a shape compare was not written for
+            return f"{where}: the recorded result could not be compared ({type(error).__name__})"
     return None
 
 
@@ -94,6 +114,7 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
     """
     cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c
              for c in notebook.cells if c.cell_type == "code"}
+    device = grading_device()
     verdicts = {}
     for grade_id, trusted in tests.items():
         cell = cells.get(grade_id)
@@ -116,7 +137,7 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
                 failure = "this test cell was not run (the notebook was stopped before it)"
             else:
                 names = [name for a, name in HIDDEN_CHECK.findall(trusted.source) if a == assignment]
-                failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []))
+                failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []), device)
                                              for n in names)), None)
             if failure:
                 cell.outputs.append(error_output("AssertionError", failure))

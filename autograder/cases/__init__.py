@@ -9,9 +9,6 @@ Each module defines ``CASES = {graded name: generator}``; a generator takes a se
 - ``args``, ``kwargs``, ``init``, ``state_dict``: tensors live on the CPU here and are moved to
   the grading device; ``GRADING_DEVICE`` stands for the device itself;
 - ``rtol``, ``atol`` (optional): looser tolerances where the reference itself is only that precise;
-- ``uses`` (optional): other graded names the code calls, replaced during the check by the correct
-  stand-ins the module lists in ``SUBSTITUTES = {name: callable}`` (independent implementations,
-  e.g. on PyTorch built-ins; never the reference solution, which must not reach a student's kernel).
 
 The grader adds ``expected``: the reference solution's output on the same inputs.
 """

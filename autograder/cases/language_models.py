@@ -15,27 +15,6 @@ SHAKESPEARE = ("first citizen : before we proceed any further , hear me speak . 
 CHARS = "o gato come o rato, o rato come o queijo; o queijo nao come nada.\n"
 
 
-def interpolation_stand_in(counts_by_order, context, token, lambdas, vocab_size):
-    """A correct interpolated_probability, written independently of the reference (totals of every
-    context first, then the estimates of orders 0 ... n with the fall-back to the order below).
-
-    Stands in for the student's interpolated_probability while perplexity is checked.
-    """
-    context = tuple(context)
-    estimates = [1.0 / vocab_size]
-    for j, counts in enumerate(counts_by_order[:len(lambdas) - 1], start=1):
-        totals = Counter()
-        for gram, c in counts.items():
-            totals[gram[:-1]] += c
-        h = context[len(context) - (j - 1):] if j > 1 else ()
-        seen = len(context) >= j - 1 and totals[h] > 0
-        estimates.append(counts.get(h + (token,), 0) / totals[h] if seen else estimates[-1])
-    return sum(float(w) * p for w, p in zip(lambdas, estimates))
-
-
-SUBSTITUTES = {"interpolated_probability": interpolation_stand_in}
-
-
 def _counts(tokens, n):
     return dict(Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)))
 
@@ -122,23 +101,20 @@ def interpolated_probability(g):
 
 
 def perplexity(g):
-    uses = ["interpolated_probability"]
     train = _random_tokens(g, 400, "abcde")
     counts = [_counts(train, n) for n in (1, 2, 3)]
     held_out = _random_tokens(g, 40, "abcde")
     # First: n = 3, so an answer that skips the first tokens (short contexts) differs.
     yield dict(id="trigram model on a seeded held-out text of 40 tokens",
-               args=[held_out, counts, [0.1, 0.2, 0.3, 0.4], 5], uses=uses)
-    yield dict(id="bigram model, mostly maximum likelihood", args=[held_out[:25], counts[:2], [0.01, 0.09, 0.9], 5],
-               uses=uses)
-    yield dict(id="unigram model", args=[held_out, counts[:1], [0.3, 0.7], 5], uses=uses)
-    yield dict(id="uniform model over V = 7", args=[held_out, counts[:2], [1.0, 0.0, 0.0], 7], uses=uses)
-    yield dict(id="a single token", args=[["c"], counts, [0.1, 0.2, 0.3, 0.4], 5], uses=uses)
-    yield dict(id="held-out tokens never seen in training", args=[list("abxyab"), counts[:2], [0.2, 0.3, 0.5], 8],
-               uses=uses)
+               args=[held_out, counts, [0.1, 0.2, 0.3, 0.4], 5])
+    yield dict(id="bigram model, mostly maximum likelihood", args=[held_out[:25], counts[:2], [0.01, 0.09, 0.9], 5])
+    yield dict(id="unigram model", args=[held_out, counts[:1], [0.3, 0.7], 5])
+    yield dict(id="uniform model over V = 7", args=[held_out, counts[:2], [1.0, 0.0, 0.0], 7])
+    yield dict(id="a single token", args=[["c"], counts, [0.1, 0.2, 0.3, 0.4], 5])
+    yield dict(id="held-out tokens never seen in training", args=[list("abxyab"), counts[:2], [0.2, 0.3, 0.5], 8])
     words = [_counts(MACHADO, n) for n in (1, 2)]
     yield dict(id="bigram model of a Portuguese sentence, scored on its own words",
-               args=[MACHADO[:20], words, [0.05, 0.25, 0.7], len(set(MACHADO))], uses=uses)
+               args=[MACHADO[:20], words, [0.05, 0.25, 0.7], len(set(MACHADO))])
 
 
 def sample_next_token(g):

@@ -5,19 +5,6 @@ import torch.nn.functional as F
 from autograder.checks import GRADING_DEVICE
 
 
-def torch_attention(q, k, v, mask=None):
-    """PyTorch's attention and its weights (attending over the identity matrix returns the weights).
-
-    Stands in for the student's scaled_dot_product_attention while MultiHeadAttention is checked.
-    """
-    identity = torch.eye(k.size(-2), device=k.device, dtype=k.dtype).expand(*k.shape[:-1], k.size(-2))
-    return (F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-            F.scaled_dot_product_attention(q, k, identity, attn_mask=mask))
-
-
-SUBSTITUTES = {"scaled_dot_product_attention": torch_attention}
-
-
 def _qkv(g, batch, t_q, t_k, d_k, d_v, scale=1.0):
     q = torch.randn(*batch, t_q, d_k, generator=g) * scale
     k = torch.randn(*batch, t_k, d_k, generator=g) * scale
@@ -61,25 +48,23 @@ def _mha_weights(g, d_model):
 
 
 def MultiHeadAttention(g):
-    uses = ["scaled_dot_product_attention"]
     for d_model, heads, batch, t in ((16, 4, 2, 5), (24, 3, 3, 7), (8, 1, 2, 4), (32, 8, 1, 1)):
         x = torch.randn(batch, t, d_model, generator=g)
         yield dict(id=f"self-attention, d_model={d_model}, heads={heads}, B={batch}, T={t}", kind="module",
                    init=dict(d_model=d_model, num_heads=heads), state_dict=_mha_weights(g, d_model),
-                   args=[x, x, x], uses=uses)
+                   args=[x, x, x])
     x = torch.randn(2, 6, 16, generator=g)
     memory = torch.randn(2, 9, 16, generator=g)
     yield dict(id="cross-attention: queries T=6, keys/values T=9", kind="module",
                init=dict(d_model=16, num_heads=2), state_dict=_mha_weights(g, 16),
-               args=[x, memory, memory], uses=uses)
+               args=[x, memory, memory])
     x = torch.randn(3, 6, 16, generator=g)
     yield dict(id="causal mask", kind="module", init=dict(d_model=16, num_heads=4),
                state_dict=_mha_weights(g, 16), args=[x, x, x],
-               kwargs=dict(mask=torch.ones(6, 6, dtype=torch.bool).tril()), uses=uses)
+               kwargs=dict(mask=torch.ones(6, 6, dtype=torch.bool).tril()))
     x = torch.randn(4, 10, 16, generator=g)
     yield dict(id="padding mask (B, 1, 1, T)", kind="module", init=dict(d_model=16, num_heads=4),
-               state_dict=_mha_weights(g, 16), args=[x, x, x], kwargs=dict(mask=_padding_mask(g, 4, 10)),
-               uses=uses)
+               state_dict=_mha_weights(g, 16), args=[x, x, x], kwargs=dict(mask=_padding_mask(g, 4, 10)))
 
 
 def sinusoidal_positional_encoding(g):

@@ -3,16 +3,6 @@ import torch
 import torch.nn.functional as F
 
 
-def torch_cosine_similarity(A, B):
-    """PyTorch's cosine similarity of every row of A with every row of B.
-
-    Stands in for the student's cosine_similarity while most_similar is checked.
-    """
-    return F.cosine_similarity(A[:, None, :], B[None, :, :], dim=-1)
-
-
-SUBSTITUTES = {"cosine_similarity": torch_cosine_similarity}
-
 # --------------------------------------------------------------------------- cosine_similarity
 
 
@@ -119,27 +109,26 @@ def _random_vocabulary(g, vocab_size, d, k):
 
 
 def most_similar(g):
-    uses = ["cosine_similarity"]
     for vocab_size, d, k in ((10, 4, 3), (50, 16, 5), (200, 32, 10)):
         word, embeddings, words = _random_vocabulary(g, vocab_size, d, k)
-        yield dict(id=f"{vocab_size} random words, d={d}, k={k}", args=[word, embeddings, words, k], uses=uses)
+        yield dict(id=f"{vocab_size} random words, d={d}, k={k}", args=[word, embeddings, words, k])
     word, embeddings, words = _random_vocabulary(g, 6, 3, 10)
-    yield dict(id="k larger than the vocabulary (every other word)", args=[word, embeddings, words, 10], uses=uses)
+    yield dict(id="k larger than the vocabulary (every other word)", args=[word, embeddings, words, 10])
     word, embeddings, words = _random_vocabulary(g, 8, 3, 1)
-    yield dict(id="k = 1", args=[word, embeddings, words, 1], uses=uses)
-    yield dict(id="k = 0 (an empty list)", args=[word, embeddings, words, 0], uses=uses)
+    yield dict(id="k = 1", args=[word, embeddings, words, 1])
+    yield dict(id="k = 0 (an empty list)", args=[word, embeddings, words, 0])
     word, embeddings, words = _random_vocabulary(g, 12, 5, 5)
-    yield dict(id="k not given (default 5)", args=[word, embeddings, words], uses=uses)
+    yield dict(id="k not given (default 5)", args=[word, embeddings, words])
     # Exact ties: a vector scaled by a power of two has exactly the same cosine as the original.
     base = torch.randn(4, 6, generator=g)
     embeddings = torch.cat([base, 2 * base[2:3], 0.5 * base[1:2], 4 * base[2:3], torch.zeros(1, 6)])
     words = ["casa", "rua", "janela", "porta", "janela2", "rua2", "janela4", "nada"]
     for query in ("casa", "porta"):
         yield dict(id=f"exact ties (scaled copies of a vector), query '{query}', order by position",
-                   args=[query, embeddings, words, 7], uses=uses)
+                   args=[query, embeddings, words, 7])
     yield dict(id="the query has a scaled copy of itself (similarity 1, not excluded)",
-               args=["janela", embeddings, words, 3], uses=uses)
-    yield dict(id="keyword argument k", args=["rua", embeddings, words], kwargs=dict(k=4), uses=uses)
+               args=["janela", embeddings, words, 3])
+    yield dict(id="keyword argument k", args=["rua", embeddings, words], kwargs=dict(k=4))
 
 
 CASES = {
