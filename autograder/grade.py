@@ -16,7 +16,9 @@ Everything is written under the working folder (git-ignored):
 from __future__ import annotations
 
 import json
+import resource
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,6 +125,7 @@ class ClassGrader:
                 todo.append(intakes[student])
         self.say(f"{self.assignment}: {len(chosen)} submissions, {len(results)} already graded, "
                  f"{len(todo)} to grade with {self.options.workers} worker(s)")
+        start = time.monotonic()
         grader = self.prepare() if todo else None
         self.results_dir.mkdir(parents=True, exist_ok=True)
         progress = Progress(len(todo), self.say)
@@ -143,6 +146,9 @@ class ClassGrader:
                 progress.step(student, score + (f" [{', '.join(result.flags)}]" if result.flags else ""))
         for warning in sorted(grader.warnings if grader else ()):
             self.say(f"WARNING: {warning}")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        self.say(f"{len(todo)} graded in {time.monotonic() - start:.0f} s; the grader's peak memory: {peak} MiB "
+                 "(the notebooks ran in their own processes, within their limits)")
         ordered = [results[s] for s in chosen if s in results]
         self.report(ordered, unassigned)
         if failures:

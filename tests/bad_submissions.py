@@ -2,8 +2,12 @@
 
 Every case is built from the release notebook as a student would hand it in, so the corpus follows
 the assignment when it changes. ``CLASS[name] = (build, expected score, flags that must be
-raised, a phrase the notes must contain)``; ``build(folder)`` writes the student's files into ``folder``.
+raised, a phrase the notes must contain)``; ``build(folder)`` writes the student's files into
+``folder``, named ``name`` (which intake turns into the student's key, ``student_id(name)``).
 Points: sdpa 3, causal_mask 1, mha 4, pe 2 (10 in all).
+
+The attacks on the grader itself (borrowed records, leaked solutions, a FIFO, forged records,
+links handed in, script in the feedback) run in a last cell, after the hidden checks recorded.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import source_notebook
+from autograder.intake import student_id
 from submissions import filled_release, solution_sources
 from wrong_answers import wrong_answers
 
@@ -55,6 +61,53 @@ def retype(cells, target: str):
     new = nbformat.v4.new_markdown_cell(cell.source)
     new.metadata = cell.metadata
     return [new if c is cell else c for c in cells]
+
+
+def with_last_cell(source: str, solved: bool = False, markdown: bool = False):
+    """A submission with one more cell at the end (after every hidden check has recorded)."""
+    def build(folder: Path):
+        notebook = filled_release(A, solved=solved)
+        maker = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
+        notebook.cells.append(maker(source))
+        write(folder, notebook)
+    return build
+
+
+def with_cells(*cells, solved: bool = True):
+    def build(folder: Path):
+        notebook = filled_release(A, solved=solved)
+        notebook.cells.extend(cells)
+        write(folder, notebook)
+    return build
+
+
+def many_cells(folder: Path):
+    notebook = filled_release(A)
+    notebook.cells += [nbformat.v4.new_markdown_cell(f"note {i}") for i in range(100_000)]
+    write(folder, notebook)
+
+
+def deeply_nested_json(folder: Path):
+    notebook = filled_release(A)
+    notebook.cells[0].metadata["deep"] = "NESTING"
+    text = nbformat.writes(notebook).replace('"NESTING"', "[" * 200_000 + "]" * 200_000)
+    write_bytes(folder, text.encode())
+
+
+def linked_notebook(folder: Path):
+    """The notebook handed in is a link to the solutions (as rsync -a or a hub folder keeps it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / NOTEBOOK).symlink_to(source_notebook(A))
+
+
+def broken_nbgrader_metadata(folder: Path):
+    notebook = filled_release(A)
+    no_id = nbformat.v4.new_code_cell("x = 1")
+    no_id.metadata["nbgrader"] = {"grade": True, "points": 5, "locked": False, "solution": False}
+    empty_id = nbformat.v4.new_code_cell("y = 2")
+    empty_id.metadata["nbgrader"] = {"grade_id": "", "schema_version": 1, "solution": True, "grade": False}
+    notebook.cells += [no_id, empty_id]
+    write(folder, notebook)
 
 
 def old_format(folder: Path):
@@ -121,6 +174,51 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     raise RuntimeError("found no expected outputs to copy")
 '''
 
+BORROW_RECORDS = """
+import os
+scratch = os.environ["COURSE_RECORD_DIR"]
+os.rename(os.path.join(scratch, "records"), os.path.join(scratch, "mine"))
+os.symlink(os.path.join(os.path.dirname(scratch), "good_full", "records"), os.path.join(scratch, "records"))
+"""
+LEAK_SOLUTIONS = """
+import os, signal
+from pathlib import Path
+import autograder
+scratch = Path(os.environ["COURSE_RECORD_DIR"])
+solution = Path(autograder.__file__).resolve().parent.parent / "solutions" / "07_self_attention" / "07_self_attention.ipynb"
+(scratch / "executed.ipynb").unlink()
+(scratch / "executed.ipynb").symlink_to(solution)
+os.kill(os.getppid(), signal.SIGKILL)  # the runner: it would write the notebook again
+"""
+FIFO = """
+import os, signal
+path = os.path.join(os.environ["COURSE_RECORD_DIR"], "executed.ipynb")
+os.unlink(path)
+os.mkfifo(path)
+os.kill(os.getppid(), signal.SIGKILL)
+"""
+RECORD_NOT_DICTS = """
+import os, torch
+torch.save({"name": "causal_mask", "outputs": [1, "two", None]},
+           os.path.join(os.environ["COURSE_RECORD_DIR"], "records", "causal_mask.pt"))
+"""
+DISPLAY_UPDATES = reference("causal_mask") + """
+from IPython.display import display, update_display
+for i in range(5000):
+    display("x", display_id="same")
+update_display("y" * 50_000, display_id="same")
+"""
+SCRIPT_MARKDOWN = """Answers below.
+<script>window.pwned = "markdown script"</script>
+<img src="missing.png" onerror="window.pwned = 'img onerror'">
+[a link](javascript:window.pwned='markdown link')
+"""
+SCRIPT_OUTPUT = """
+from IPython.display import HTML, Javascript, display
+display(HTML("<script>window.pwned = 'html output'</script><b onmouseover=\\"window.pwned='hover'\\">bold</b>"))
+display(Javascript("window.pwned = 'javascript output'"))
+"""
+
 CLASS = {
     # good submissions, graded in the same batch: the bad ones must not affect them
     "good_full": (lambda f: write(f, filled_release(A)), 10, [], ""),
@@ -173,10 +271,30 @@ CLASS = {
     "always_equal": (lambda f: write(f, with_answer("sdpa", ALWAYS_EQUAL)), 7, [], ""),
     "grader_internals": (lambda f: write(f, with_answer("sdpa", GRADER_INTERNALS, solved=False)), 0, [], ""),
     "reads_expected_outputs": (lambda f: write(f, with_answer("sdpa", READ_EXPECTED)), 7, [], ""),
+    # attacks on the grader: what the kernel leaves behind is never trusted
+    "borrows_records": (with_last_cell(BORROW_RECORDS), 0, [], ""),
+    "leaks_solutions": (with_last_cell(LEAK_SOLUTIONS), 0, ["did not run"], "executed.ipynb"),
+    "fifo_for_notebook": (with_last_cell(FIFO), 0, ["did not run"], "executed.ipynb"),
+    "record_not_dicts": (with_last_cell(RECORD_NOT_DICTS, solved=True), 9, [], ""),
+    "display_updates": (lambda f: write(f, with_answer("causal_mask", DISPLAY_UPDATES)), 10, ["output limit"],
+                        "cell 'causal_mask' printed more than the output limit"),
+    "script_in_feedback": (with_cells(nbformat.v4.new_markdown_cell(SCRIPT_MARKDOWN),
+                                      nbformat.v4.new_code_cell(SCRIPT_OUTPUT)), 10, [], ""),
+    # files that would cost the grader without end, or trip it
+    "hundred_thousand_cells": (many_cells, 10, ["too many cells"], "only the first 2,000 were read"),
+    "deeply_nested_json": (deeply_nested_json, 0, ["unreadable"], "nested too deeply"),
+    "deeply_nested_code": (with_cells(nbformat.v4.new_code_cell("x = " + "[" * 200_000 + "]" * 200_000)), 10, [], ""),
+    "broken_nbgrader_metadata": (broken_nbgrader_metadata, 10, [], ""),
+    "linked_notebook": (linked_notebook, None, ["no notebook"], "a link"),
+    # names in any script, and names that differ only where nbgrader ids cannot
+    "José": (lambda f: write(f, filled_release(A)), 10, [], ""),
+    "Jos_": (lambda f: write(f, filled_release(A, solved=False)), 0, [], ""),
+    "名前": (lambda f: write(f, filled_release(A, {"pe": wrong_answers(A).WRONG["pe"]})), 8, [], ""),
 }
 
 
 def build_class(folder: Path) -> dict[str, tuple]:
+    """Write the class into ``folder``; return {student's key: (score, flags, phrase)}."""
     for student, (build, *_rest) in CLASS.items():
         build(folder / student)
-    return {student: tuple(rest) for student, (_build, *rest) in CLASS.items()}
+    return {student_id(student): tuple(rest) for student, (_build, *rest) in CLASS.items()}

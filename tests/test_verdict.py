@@ -1,6 +1,13 @@
-"""Where a test cell failed, told from IPython's traceback without revealing the hidden tests."""
+"""Judging a sandboxed run: where a test cell failed, told from IPython's traceback without revealing
+the hidden tests; and records the sandbox left, which are trusted for nothing but plain data."""
+import os
+
+import pytest
+import torch
+
+from autograder.checks import record_path
 from autograder.outputs import WIDTH, error_output
-from autograder.verdict import failing_line
+from autograder.verdict import failing_line, judge_name
 
 SOURCE = """pe = sinusoidal_positional_encoding(50, 8)
 assert pe.shape == (50, 8)
@@ -49,3 +56,55 @@ def test_messages_are_wrapped_but_keep_their_lines():
     lines = error_output("AssertionError", message)["traceback"][0].splitlines()
     assert lines[0] == "AssertionError: first line"
     assert len(lines) > 3 and all(len(line) <= WIDTH for line in lines)
+
+
+# --------------------------------------------------------------------------- records the sandbox left
+
+CASES = [{"id": "one", "expected": torch.ones(4, dtype=torch.float64)},
+         {"id": "two", "expected": torch.zeros(3, dtype=torch.float64)}]
+
+
+def write_record(folder, outputs, name="f"):
+    path = record_path(folder, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"name": name, "outputs": outputs}, path)
+    return path
+
+
+def test_the_tolerance_comes_from_the_grader_not_the_record(tmp_path):
+    """A float16-precise answer fails on a CPU grader however the record names its device."""
+    close_at_cuda_tolerance = [{"value": torch.ones(4) + 1e-3, "device": device} for device in ("cuda", "cuda")]
+    close_at_cuda_tolerance[1]["value"] = torch.zeros(3)
+    write_record(tmp_path, close_at_cuda_tolerance)
+    message = judge_name("f", tmp_path, CASES, torch.device("cpu"))
+    assert message and "differ" in message
+    assert judge_name("f", tmp_path, CASES, torch.device("cuda")) is None, "on CUDA the looser tolerance holds"
+    write_record(tmp_path, [{"value": torch.ones(4), "device": "no-such-device"}, {"value": torch.zeros(3)}])
+    assert judge_name("f", tmp_path, CASES, torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("outputs", [[1, "two", None], "not a list", [{"no value": 1}], [{"value": object}]])
+def test_a_malformed_record_fails_its_cell_and_nothing_else(tmp_path, outputs):
+    path = record_path(tmp_path, "f")
+    path.parent.mkdir(parents=True)
+    if outputs == [{"value": object}]:
+        path.write_bytes(b"not a torch file")
+    else:
+        torch.save({"outputs": outputs}, path)
+    message = judge_name("f", tmp_path, CASES, torch.device("cpu"))
+    assert message and message.startswith("f: ")
+
+
+def test_a_record_behind_a_link_or_a_fifo_is_not_read(tmp_path):
+    """Records replaced by a link to a classmate's records (or a FIFO) are refused, never followed."""
+    classmate = tmp_path / "classmate"
+    write_record(classmate, [{"value": torch.ones(4)}, {"value": torch.zeros(3)}])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "records").symlink_to(classmate / "records", target_is_directory=True)
+    assert judge_name("f", classmate, CASES, torch.device("cpu")) is None
+    assert "not a plain file" in judge_name("f", mine, CASES, torch.device("cpu"))
+    (mine / "records").unlink()
+    (mine / "records").mkdir()
+    os.mkfifo(record_path(mine, "f"))
+    assert "not a plain file" in judge_name("f", mine, CASES, torch.device("cpu"))
