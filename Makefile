@@ -3,6 +3,7 @@
 #   make test     the whole test suite (what CI runs)
 #   make release  regenerate notebooks/ (student versions) from solutions/
 #   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions
+#   make student-edition   what students get (notebooks, coursekit, the book; no solutions) -> _build/student-edition
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +14,7 @@ ASSIGNMENT  ?=
 SUBMISSIONS ?=
 WORKDIR     ?= .grading
 
-.PHONY: venv book test release grade system-packages clean
+.PHONY: venv book test release grade student-edition system-packages clean
 
 venv: $(STAMP)
 
@@ -47,6 +48,9 @@ release: $(STAMP)
 grade: $(STAMP) system-packages
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path"; exit 2; }
 	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR)
+
+student-edition: book
+	$(BIN)/python -m autograder student-edition _build/student-edition --book _build/html
 
 clean:
 	rm -rf _build $(WORKDIR)

@@ -5,6 +5,7 @@
     python -m autograder merge ASSIGNMENT OUT SHARD... combine the working folders of --shard runs
     python -m autograder validate ASSIGNMENT           the reference passes every test (hidden ones too)
     python -m autograder validate ASSIGNMENT --release the untouched student notebook fails every test
+    python -m autograder student-edition OUT [--book]  what students get: notebooks, coursekit, no solutions
 """
 import argparse
 import sys
@@ -55,6 +56,10 @@ def main(argv=None) -> int:
     p.add_argument("assignment")
     p.add_argument("--release", action="store_true", help="check that the untouched release fails every test")
 
+    p = commands.add_parser("student-edition", help="write what students get (no solutions, no grader) into OUT")
+    p.add_argument("out", type=Path)
+    p.add_argument("--book", type=Path, help="the built book to include (e.g. _build/html)")
+
     args = parser.parse_args(argv)
     if args.command == "release":
         from autograder.release import release
@@ -75,6 +80,9 @@ def main(argv=None) -> int:
     elif args.command == "merge":
         from autograder.merge import merge
         merge(args.assignment, args.out, args.shards, db_url=args.db)
+    elif args.command == "student-edition":
+        from autograder.student_edition import student_edition
+        print(f"the student edition is at {student_edition(args.out, args.book)}")
     elif args.command == "validate":
         from autograder.validate import validate
         ok, log = validate(args.assignment, release=args.release)

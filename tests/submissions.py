@@ -1,6 +1,7 @@
 """Build simulated student submissions from the release notebook, as a student would fill it in."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -43,3 +44,25 @@ def write_submission(folder: Path, student: str, assignment: str, notebook, name
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     return path
+
+
+def hidden_substitutes(assignment: str, name: str, namespace: dict) -> dict:
+    """The ``substitutes`` the hidden check of ``name`` passes, made as its test cell makes them: the
+    cell's own function definitions (its independent implementations), run in ``namespace``."""
+    notebook = nbformat.read(source_notebook(assignment), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            continue
+        tree = ast.parse(cell.source)
+        for call in ast.walk(tree):
+            if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "check_against_reference"
+                    and len(call.args) > 1 and getattr(call.args[1], "value", None) == name):
+                continue
+            keyword = next((k for k in call.keywords if k.arg == "substitutes"), None)
+            if keyword is None:
+                return {}
+            scope = dict(namespace)
+            definitions = ast.Module([n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+            exec(compile(definitions, f"<test cell of {name}>", "exec"), scope)
+            return eval(compile(ast.Expression(keyword.value), f"<substitutes of {name}>", "eval"), scope)
+    raise KeyError(f"no hidden check of {name} in {assignment}")

@@ -8,7 +8,7 @@ from autograder.checks import GRADING_DEVICE, check_against_reference, compare, 
 from autograder.course import assignments
 from autograder.expected import build_expected
 from autograder.reference import load_reference
-from submissions import setup_source, solution_sources
+from submissions import hidden_substitutes, setup_source, solution_sources
 from wrong_answers import wrong_answers
 
 
@@ -26,7 +26,8 @@ def test_reference_passes_its_hidden_cases(assignment, expected_dir, capsys):
     reference = load_reference(assignment)
     expected = torch.load(expected_dir / f"{assignment}.pt", weights_only=True)
     for name in expected["cases"]:
-        check_against_reference(assignment, name, reference[name])
+        check_against_reference(assignment, name, reference[name],
+                                substitutes=hidden_substitutes(assignment, name, reference))
     assert capsys.readouterr().out.count("hidden cases passed") == len(expected["cases"])
 
 
@@ -37,7 +38,8 @@ def test_wrong_answer_fails_with_a_message(assignment, grade_id, expected_dir):
     namespace = student_namespace(assignment, {grade_id: source})
     name = next(n for n in namespace if f"def {n}(" in source or f"class {n}(" in source)
     with pytest.raises(AssertionError) as failure:
-        check_against_reference(assignment, name, namespace[name])
+        check_against_reference(assignment, name, namespace[name],
+                                substitutes=hidden_substitutes(assignment, name, namespace))
     message = str(failure.value)
     assert name in message and "hidden case" in message
     assert "differ" in message or "shape" in message, message
@@ -58,7 +60,8 @@ def test_class_is_checked_with_a_correct_stand_in_for_the_helpers(expected_dir):
     def broken(q, k, v, mask=None):
         raise NotImplementedError()
     namespace["scaled_dot_product_attention"] = broken
-    check_against_reference("07_self_attention", "MultiHeadAttention", namespace["MultiHeadAttention"])
+    check_against_reference("07_self_attention", "MultiHeadAttention", namespace["MultiHeadAttention"],
+                            substitutes=hidden_substitutes("07_self_attention", "MultiHeadAttention", namespace))
     assert namespace["scaled_dot_product_attention"] is broken, "the student's function must be restored"
 
 

@@ -78,3 +78,15 @@ def test_reference_notebook_runs_top_to_bottom(assignment, expected_dir, tmp_pat
                          env={**os.environ, ENV_EXPECTED_DIR: str(expected_dir)}, timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "failed" not in run.stdout, run.stdout[-2000:]
+
+
+def test_the_student_edition_holds_no_solutions_and_the_same_notebooks(tmp_path):
+    from autograder.student_edition import leaks, student_edition
+
+    out = student_edition(tmp_path / "edition")
+    assert not (out / "solutions").exists() and not (out / "autograder").exists()
+    assert not leaks(out)
+    for notebook in NOTEBOOKS.glob("*/*.ipynb"):
+        assert (out / "notebooks" / notebook.relative_to(NOTEBOOKS)).read_bytes() == notebook.read_bytes()
+    (out / "notebooks" / "planted.py").write_text("### BEGIN SOLUTION\n")
+    assert leaks(out), "the leak check finds a planted solution"
