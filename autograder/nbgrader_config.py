@@ -30,3 +30,4 @@ from autograder.feedback import ShortenTestErrors  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestErrors, SanitizeHTML,
                                    CSSHTMLHeaderPreprocessor]
+c.SanitizeHTML.enabled = True  # nbconvert's preprocessors do nothing unless enabled

@@ -158,17 +158,23 @@ def _mount_tmpfs(path: Path, size: int) -> bool:
 def scratch_full(path: Path) -> bool:
     """Whether the notebook filled its size-limited working folder."""
     work = path / WORK
-    if not os.path.ismount(work):
+    if not _is_mount(work):
         return False
     usage = shutil.disk_usage(work)
     return usage.used >= 0.98 * usage.total
 
 
+def _is_mount(folder: Path) -> bool:
+    """A mount point, and not a link to one: the sandbox user owns the scratch folder and could put
+    a link to any mount point where its working folder was (if that was no tmpfs)."""
+    return not folder.is_symlink() and os.path.ismount(folder)
+
+
 def _remove_scratch(path: Path) -> None:
     for folder in (path / WORK, path):
-        if os.path.ismount(folder):
+        if _is_mount(folder):
             subprocess.run(["umount", "--lazy", str(folder)], check=True)
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)  # does not follow links
 
 
 @dataclass

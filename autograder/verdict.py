@@ -123,9 +123,14 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
             cell.outputs, cell.execution_count = [], None
             notebook.cells.append(cell)
         cell.source = trusted.source
-        for output in cell.get("outputs", []):  # nbgrader zeroes a cell that wrote to stderr: warnings must not
+        for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                output["name"] = "stdout"
+                output["name"] = "stdout"  # nbgrader zeroes a cell that wrote to stderr: warnings must not
+            if output.get("output_type") == "execute_result":
+                # nbgrader reads a number here as the cell's score; a trusted test cell never ends on an
+                # expression, so this came from the student's code (a call to the display hook)
+                output["output_type"] = "display_data"
+                output.pop("execution_count", None)
         if has_error(cell):  # failed on its own: a visible test, or the student's code raised
             index, error = next((i, o) for i, o in enumerate(cell.outputs) if o.get("output_type") == "error")
             where = failing_line(error, trusted.source)
@@ -140,6 +145,6 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
                 failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []), device)
                                              for n in names)), None)
             if failure:
-                cell.outputs.append(error_output("AssertionError", failure))
+                cell.outputs.insert(0, error_output("AssertionError", failure))
         verdicts[grade_id] = failure
     return verdicts

@@ -219,6 +219,14 @@ display(HTML("<script>window.pwned = 'html output'</script><b onmouseover=\\"win
 display(Javascript("window.pwned = 'javascript output'"))
 """
 
+SCORE_BY_DISPLAY_HOOK = UNSCALED + """
+_unscaled = scaled_dot_product_attention
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    get_ipython().displayhook(3.0)  # an execute_result in the test cell: nbgrader reads it as a score
+    return _unscaled(q, k, v, mask)
+"""
+
 CLASS = {
     # good submissions, graded in the same batch: the bad ones must not affect them
     "good_full": (lambda f: write(f, filled_release(A)), 10, [], ""),
@@ -271,6 +279,7 @@ CLASS = {
     "always_equal": (lambda f: write(f, with_answer("sdpa", ALWAYS_EQUAL)), 7, [], ""),
     "grader_internals": (lambda f: write(f, with_answer("sdpa", GRADER_INTERNALS, solved=False)), 0, [], ""),
     "reads_expected_outputs": (lambda f: write(f, with_answer("sdpa", READ_EXPECTED)), 7, [], ""),
+    "score_by_display_hook": (lambda f: write(f, with_answer("sdpa", SCORE_BY_DISPLAY_HOOK)), 7, [], ""),
     # attacks on the grader: what the kernel leaves behind is never trusted
     "borrows_records": (with_last_cell(BORROW_RECORDS), 0, [], ""),
     "leaks_solutions": (with_last_cell(LEAK_SOLUTIONS), 0, ["did not run"], "executed.ipynb"),
