@@ -1,59 +1,41 @@
 """Compute the reference's outputs on the hidden cases, in the trusted grader's process.
 
 The result, ``<out_dir>/<assignment>.pt``, is what ``autograder.checks`` compares students' code
-with. The reference runs on the CPU in float64 wherever it takes floating-point inputs, so the
-expected values are more precise than any float32 answer they are compared with.
+with. The reference runs through the same ``call_case`` as a student's code, on the CPU in float64,
+so the expected values are more precise than any float32 answer they are compared with.
 """
 from __future__ import annotations
 
-import numbers
 import zlib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from autograder.cases import cases_module
-from autograder.checks import GRADING_DEVICE
+from autograder.checks import UNSTORABLE, call_case, plain, prepare
 from autograder.reference import load_reference
 
-
-def to_float64(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.double() if value.is_floating_point() else value
-    if isinstance(value, str) and value == GRADING_DEVICE:
-        return torch.device("cpu")
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_float64(v) for v in value)
-    if isinstance(value, dict):
-        return {k: to_float64(v) for k, v in value.items()}
-    return value
-
-
-def detach(value: Any) -> Any:
-    """Plain, storable values (torch.load(weights_only=True) takes no Counter or numpy types)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, (list, tuple)):
-        return tuple(detach(v) for v in value)
-    if isinstance(value, Mapping):
-        return {detach(k): detach(v) for k, v in value.items()}
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
+CPU = torch.device("cpu")
 
 
 def reference_output(obj: Any, case: dict) -> Any:
-    args, kwargs = to_float64(case.get("args", [])), to_float64(case.get("kwargs", {}))
-    if case.get("kind", "function") == "function":
-        return detach(obj(*args, **kwargs))
-    module = obj(**case["init"]).double()
-    module.load_state_dict(to_float64(case["state_dict"]))
-    with torch.no_grad():
-        return detach(module.eval()(*args, **kwargs))
+    torch.manual_seed(0)
+    value = plain(call_case(obj, case, CPU, torch.float64))
+    if UNSTORABLE in repr(value):
+        raise TypeError(f"the reference returned something the grader cannot store for {case['id']!r}: {value}")
+    return value
+
+
+def random_weights(module_class: type, init: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Weights for every parameter the reference module has, by its own names: a student's module
+    is loaded with them, so the names in the cases cannot drift from the reference's."""
+    module = module_class(**prepare(init, CPU, torch.float64))
+    weights = {}
+    for name, parameter in module.named_parameters():
+        scale = parameter.shape[-1] ** -0.5 if parameter.dim() > 1 else 0.1
+        weights[name] = torch.randn(parameter.shape, generator=generator, dtype=torch.float64) * scale
+    return weights
 
 
 def case_seed(assignment: str, name: str) -> int:
@@ -68,7 +50,8 @@ def build_expected(assignment: str, out_dir: Path) -> Path:
         generator = torch.Generator().manual_seed(case_seed(assignment, name))
         cases = [dict(case, kind=case.get("kind", "function")) for case in make_cases(generator)]
         for case in cases:
-            torch.manual_seed(0)
+            if case["kind"] == "module" and case.get("state_dict") is None:
+                case["state_dict"] = random_weights(reference[name], case.get("init", {}), generator)
             case["expected"] = reference_output(reference[name], case)
         all_cases[name] = cases
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,10 @@
 The kernel only recorded what the student's functions returned on the hidden inputs
 (``autograder.checks.record_outputs``). Here, in the grader's own process, each graded test cell is
 judged: it passes only if it ran without error *and* every hidden case it checks matches the
-reference. A failing cell gets an error output saying what differed; nbgrader then scores the
-notebook from its outputs (``autograde --no-execute``), as it would have after executing it.
+reference. A cell whose visible tests pass but some of whose groups of hidden cases fail earns
+that share of its points (``_score_groups``); a failing cell gets an error output saying what
+differed. nbgrader then scores the notebook from its outputs (``autograde --no-execute``), as it
+would have after executing it.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import re
 from pathlib import Path
 
 import torch
+from nbformat.v4 import new_output
 
-from autograder.checks import compare, grading_device, record_path, where_of
+from autograder.checks import UNSTORABLE, compare_case, grading_device, group_of, record_path, where_of
 from autograder.outputs import error_output
 from autograder.untrusted import Refused, read_bytes
 
@@ -39,37 +42,53 @@ def _recorded_outputs(name: str, record_dir: Path) -> list:
     except Exception as error:  # a tampered file, or a result that is not plain data
         raise ValueError(f"the recorded outputs could not be read ({type(error).__name__})") from None
     outputs = record.get("outputs") if isinstance(record, dict) else None
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and "value" in o for o in outputs):
+    if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and ("value" in o or isinstance(o.get("error"), str)) for o in outputs):
         raise ValueError("the recorded outputs are not in the grader's format")
     return outputs
 
 
-def judge_name(name: str, record_dir: Path, cases: list[dict], device: torch.device) -> str | None:
-    """None if every hidden case of ``name`` matches the reference, else what went wrong.
+def _judge_case(name: str, case: dict, output: dict | None, device: torch.device) -> str | None:
+    where = where_of(name, case)
+    if output is None:
+        return f"{where}: no result was recorded (the run was cut short)"
+    if "value" not in output:
+        return output["error"] if output["error"].startswith(name) else f"{where}: {output['error']}"
+    value = output["value"]
+    if isinstance(value, dict) and isinstance(value.get(UNSTORABLE), str):
+        return f"{where}: returned a {value[UNSTORABLE]}, not plain tensors or Python values"
+    if isinstance(value, dict) and isinstance(value.get("__wrong_device__"), str):
+        return (f"{where}: a result is on {value['__wrong_device__']} but the inputs were on {device.type}; "
+                "create new tensors on the inputs' device")
+    try:
+        compare_case(value, case, name, device, check_device=False)
+    except AssertionError as failure:
+        return str(failure)
+    except Exception as error:  # a recorded value of a shape compare was not written for
+        return f"{where}: the recorded result could not be compared ({type(error).__name__})"
+    return None
+
+
+def judge_groups(name: str, record_dir: Path, cases: list[dict], device: torch.device) -> dict[str, str | None]:
+    """{group of hidden cases: None if every case in it matches the reference, else the first failure}.
 
     ``device`` is where the grader ran the kernel (its own knowledge, never the record's word): it
     sets the tolerance."""
+    groups: dict[str, str | None] = {group_of(case): None for case in cases}
     try:
         outputs = _recorded_outputs(name, record_dir)
     except ValueError as error:
-        return f"{name}: {error}"
+        return {group: f"{name}: {error}" for group in groups}
     for i, case in enumerate(cases):
-        where = where_of(name, case)
-        if i >= len(outputs):
-            return f"{where}: no result was recorded (the function raised or the run was cut short)"
-        value = outputs[i]["value"]
-        if isinstance(value, dict) and isinstance(value.get("__unstorable__"), str):
-            return f"{where}: returned a {value['__unstorable__']}, not plain tensors or Python values"
-        if isinstance(value, dict) and isinstance(value.get("__wrong_device__"), str):
-            return (f"{where}: a result is on {value['__wrong_device__']} but the inputs were on {device.type}; "
-                    "create new tensors on the inputs' device")
-        try:
-            compare(value, case["expected"], where, device, case.get("rtol"), case.get("atol"), check_device=False)
-        except AssertionError as failure:
-            return str(failure)
-        except Exception as error:  # a recorded value of a shape compare was not written for
-            return f"{where}: the recorded result could not be compared ({type(error).__name__})"
-    return None
+        if groups[group_of(case)] is None:
+            groups[group_of(case)] = _judge_case(name, case, outputs[i] if i < len(outputs) else None, device)
+    return groups
+
+
+def judge_name(name: str, record_dir: Path, cases: list[dict], device: torch.device) -> str | None:
+    """None if every hidden case of ``name`` matches the reference, else the failures, one per group."""
+    failures = [f for f in judge_groups(name, record_dir, cases, device).values() if f]
+    return "\n".join(failures) or None
 
 
 def _finally_lines(source: str) -> set[int]:
@@ -105,6 +124,26 @@ def has_error(cell) -> bool:
     return any(output.get("output_type") == "error" for output in cell.get("outputs", []))
 
 
+def _score_groups(cell, groups: dict[tuple[str, str], str | None], points: float) -> str | None:
+    """Put the hidden tests' verdict on ``cell``: nothing if every group passed, an error if none
+    did, else partial credit (nbgrader scores a cell by the number it displays): the cell's points
+    times the share of groups that passed. Returns what failed, or None."""
+    failed = [f for f in groups.values() if f]
+    if not failed:
+        return None
+    message = "\n".join(failed)
+    passed = len(groups) - len(failed)
+    if not passed:
+        cell.outputs.insert(0, error_output("AssertionError", message))
+        return message
+    earned = round(points * passed / len(groups), 2)
+    summary = (f"partial credit: {passed} of {len(groups)} groups of hidden cases passed, "
+               f"{earned:g} of {points:g} points. What failed:\n{message}")
+    cell.outputs[:0] = [new_output("stream", name="stdout", text=summary + "\n"),
+                        new_output("execute_result", data={"text/plain": f"{earned:g}"}, execution_count=1)]
+    return summary
+
+
 def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: dict) -> dict[str, str | None]:
     """Annotate ``notebook``'s failing test cells in place; return {test grade_id: failure or None}.
 
@@ -137,14 +176,13 @@ def judge(notebook, assignment: str, record_dir: Path, expected: dict, tests: di
             evalue = f"{error.get('evalue', '')}\n{where}".strip()
             failure = f"{error.get('ename')}: {evalue}"
             cell.outputs[index] = error_output(error.get("ename", "Error"), evalue)
+        elif cell.get("execution_count") is None:
+            failure = "this test cell was not run (the notebook was stopped before it)"
+            cell.outputs.insert(0, error_output("AssertionError", failure))
         else:
-            if cell.get("execution_count") is None:
-                failure = "this test cell was not run (the notebook was stopped before it)"
-            else:
-                names = [name for a, name in HIDDEN_CHECK.findall(trusted.source) if a == assignment]
-                failure = next(filter(None, (judge_name(n, record_dir, expected["cases"].get(n, []), device)
-                                             for n in names)), None)
-            if failure:
-                cell.outputs.insert(0, error_output("AssertionError", failure))
+            names = [name for a, name in HIDDEN_CHECK.findall(trusted.source) if a == assignment]
+            groups = {(n, g): f for n in names
+                      for g, f in judge_groups(n, record_dir, expected["cases"].get(n, []), device).items()}
+            failure = _score_groups(cell, groups, float(trusted.metadata["nbgrader"]["points"]))
         verdicts[grade_id] = failure
     return verdicts

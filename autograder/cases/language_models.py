@@ -128,7 +128,8 @@ def sample_next_token(g):
         p = _simplex(g, size, skew=4)
         for _ in range(3):
             yield dict(id=f"a seeded distribution over {size} tokens, as a list", args=[p.tolist(), _uniform(g)])
-        yield dict(id=f"a seeded distribution over {size} tokens, as a tensor", args=[p.clone(), _uniform(g)])
+        yield dict(id=f"a seeded distribution over {size} tokens, as a tensor", args=[p.clone(), _uniform(g)],
+                   dtype=torch.float64)
 
 
 CASES = {
