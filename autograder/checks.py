@@ -90,8 +90,8 @@ def prepare(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
     """A case's stored inputs as the function receives them: tensors on ``device``, floating-point
     ones in ``dtype``; placeholders made (the device, objects built from coursekit, parameters
     with gradients). The one walker over inputs, for the reference and the student alike."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device, dtype) if value.is_floating_point() else value.to(device)
+    if isinstance(value, torch.Tensor):  # a copy: code that works in place must not change the case
+        return value.to(device, dtype if value.is_floating_point() else value.dtype, copy=True)
     if isinstance(value, str) and value == GRADING_DEVICE:
         return device
     if isinstance(value, dict) and BUILD in value:
