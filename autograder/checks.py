@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from coursekit.testing import swapped
+
 GRADING_DEVICE = "__grading_device__"  # placeholder in stored arguments, replaced by the device
 BUILD = "__build__"                    # {BUILD: "coursekit.module:factory", "kwargs": {...}}: an object to make
 PARAMETER = "__parameter__"            # {PARAMETER: tensor, "grad": tensor or None}: a leaf with a gradient
@@ -197,29 +199,16 @@ def call_case(obj: Any, case: dict, device: torch.device, dtype: torch.dtype) ->
     return {what: observe(what, returned, args, module) for what in case["observe"]}
 
 
-@contextlib.contextmanager
 def substituted(obj: Any, names: dict[str, Any]):
     """Temporarily replace global names seen by ``obj``'s code (its module or the notebook).
 
     Used so that a class that calls another graded function is checked with a correct version of
     that function: one mistake costs points once.
     """
-    function = getattr(obj, "forward", obj)
-    namespace = getattr(function, "__globals__", None)
+    namespace = getattr(getattr(obj, "forward", obj), "__globals__", None)
     if not names or namespace is None:
-        yield
-        return
-    missing = object()
-    saved = {name: namespace.get(name, missing) for name in names}
-    namespace.update(names)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
+        return contextlib.nullcontext()
+    return swapped(namespace, **names)
 
 
 def case_dtype(case: dict) -> torch.dtype:
