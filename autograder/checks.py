@@ -37,6 +37,7 @@ from coursekit.testing import swapped
 GRADING_DEVICE = "__grading_device__"  # placeholder in stored arguments, replaced by the device
 BUILD = "__build__"                    # {BUILD: "coursekit.module:factory", "kwargs": {...}}: an object to make
 PARAMETER = "__parameter__"            # {PARAMETER: tensor, "grad": tensor or None}: a leaf with a gradient
+DEVICE = "__device__"                  # {DEVICE: "meta"}: a given device (one that no result can be copied from)
 UNSTORABLE = "__unstorable__"          # in a record: the student returned something that is not plain data
 ENV_EXPECTED_DIR = "COURSE_EXPECTED_DIR"  # trusted kernels: compare here
 ENV_RECORD_DIR = "COURSE_RECORD_DIR"      # sandboxed kernels: record outputs for the grader
@@ -98,6 +99,8 @@ def prepare(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
         return device
     if isinstance(value, dict) and BUILD in value:
         return _build(value, device, dtype)
+    if isinstance(value, dict) and DEVICE in value:
+        return torch.device(value[DEVICE])
     if isinstance(value, dict) and PARAMETER in value:
         parameter = torch.nn.Parameter(prepare(value[PARAMETER], device, dtype))
         if value.get("grad") is not None:
@@ -169,6 +172,10 @@ def observe(what: str, returned: Any, args: list, module: torch.nn.Module | None
         return [t.grad for t in tensors_in(args) if t.requires_grad]
     if what == "state":
         return module.state_dict()
+    if what == "devices":  # where the results were made (e.g. on the "meta" device the case asked for)
+        return [t.device.type for t in tensors_in(returned)]
+    if what == "shapes":
+        return [list(t.shape) for t in tensors_in(returned)]
     raise ValueError(f"unknown observation {what!r}")
 
 
@@ -177,7 +184,8 @@ def call_case(obj: Any, case: dict, device: torch.device, dtype: torch.dtype) ->
 
     kind "function": ``obj(*args, **kwargs)``; kind "module": ``obj(**init)``, its parameters
     loaded from ``state_dict``, then its ``method`` (``forward`` by default) called. ``observe``
-    lists what to record ("return", "args", "grads", "state"); by default, the return value.
+    lists what to record ("return", "args", "grads", "state", "devices", "shapes"); by default,
+    the return value.
     Functions run with gradients on (``grad=False`` turns them off), modules with them off
     (``grad=True`` turns them on).
     """

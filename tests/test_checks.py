@@ -107,4 +107,12 @@ def test_device_placeholder_is_replaced_by_the_grading_device(expected_dir):
         seen.append(device)
         return torch.ones(size, size, dtype=torch.bool, device=device).tril()
     check_against_reference("07_self_attention", "causal_mask", causal_mask)
-    assert seen and all(d == grading_device() for d in seen) and GRADING_DEVICE not in seen
+    assert GRADING_DEVICE not in seen and grading_device() in seen
+    assert torch.device("meta") in seen, "a case asks for another device than the grader's"
+
+
+def test_a_function_that_ignores_its_device_fails_even_on_a_cpu_grader(expected_dir):
+    def causal_mask(size, device=None):
+        return torch.ones(size, size, dtype=torch.bool).tril()  # always on the CPU
+    with pytest.raises(AssertionError, match="meta"):
+        check_against_reference("07_self_attention", "causal_mask", causal_mask)

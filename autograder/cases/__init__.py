@@ -14,10 +14,13 @@ never sees them, only their inputs.
   ``dtype=torch.float64``; the reference always gets float64). Placeholders (``autograder.checks``):
   ``GRADING_DEVICE`` for the device; ``{BUILD: "coursekit.module:factory", "kwargs": {...}}`` for an
   object the function takes (a step function, a small model) that both sides build alike;
-  ``{PARAMETER: tensor, "grad": tensor}`` for a leaf tensor with a gradient;
+  ``{PARAMETER: tensor, "grad": tensor}`` for a leaf tensor with a gradient; ``{DEVICE: "meta"}``
+  for a given device (a function that ignores its ``device`` argument fails on "meta", even on a
+  CPU grader: observe its result's "devices" and "shapes");
 - ``observe`` (optional): what to record instead of the return value, a list of "return",
-  "args" (the inputs after the call), "grads" (the gradients of the parameters among the inputs)
-  and "state" (the module's state_dict after the call), for functions that work in place;
+  "args" (the inputs after the call), "grads" (the gradients of the parameters among the inputs),
+  "state" (the module's state_dict after the call), for functions that work in place, and
+  "devices" and "shapes" of the result's tensors;
 - ``grad`` (optional): run with autograd on (default for functions) or off (default for modules);
 - ``returns`` (optional): names of the parts of a tuple result, for the messages ("output", "weights");
 - ``group`` (optional): cases in one group earn their share of the points together; a cell's

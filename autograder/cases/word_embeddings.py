@@ -1,6 +1,5 @@
 """Hidden cases for 02_word_embeddings: seeded inputs the student never sees, edge cases included."""
 import torch
-import torch.nn.functional as F
 
 
 # --------------------------------------------------------------------------- cosine_similarity
@@ -13,14 +12,14 @@ def cosine_similarity(g):
     A, B = torch.randn(4, 6, generator=g), torch.randn(5, 6, generator=g)
     A[1] = 0
     B[3] = 0
-    yield dict(id="zero rows in A and in B (similarity 0, no NaN)", args=[A, B])
+    yield dict(id="zero rows in A and in B (similarity 0, no NaN)", args=[A, B], group="edge cases")
     A, B = torch.randn(3, 10, generator=g), torch.randn(6, 10, generator=g)
     yield dict(id="rows of very different lengths (x1000 and x0.001)",
-               args=[A * torch.tensor([[1e3], [1e-3], [1.0]]), B * 1e3])
+               args=[A * torch.tensor([[1e3], [1e-3], [1.0]]), B * 1e3], group="edge cases")
     A = torch.randn(6, 12, generator=g)
     yield dict(id="a matrix against itself (ones on the diagonal)", args=[A, A.clone()])
     yield dict(id="d = 1 (cosines are +1 or -1)",
-               args=[torch.randn(4, 1, generator=g), torch.randn(3, 1, generator=g)])
+               args=[torch.randn(4, 1, generator=g), torch.randn(3, 1, generator=g)], group="edge cases")
 
 
 # --------------------------------------------------------------------------- ppmi
@@ -61,10 +60,10 @@ def skipgram_pairs(g):
     sentence = "dom casmurro e a mulher de olhos de ressaca".split()
     for window in (1, 2, 3):
         yield dict(id=f"a 9-word sentence, window {window}", args=[sentence, window])
-    yield dict(id="window 0 (no pairs)", args=[sentence, 0])
-    yield dict(id="window wider than the sentence", args=["o gato está feliz".split(), 7])
-    yield dict(id="a sentence of one word", args=[["capitu"], 2])
-    yield dict(id="an empty sentence", args=[[], 3])
+    yield dict(id="window 0 (no pairs)", args=[sentence, 0], group="edge cases")
+    yield dict(id="window wider than the sentence", args=["o gato está feliz".split(), 7], group="edge cases")
+    yield dict(id="a sentence of one word", args=[["capitu"], 2], group="edge cases")
+    yield dict(id="an empty sentence", args=[[], 3], group="edge cases")
     yield dict(id="a repeated word ('de ... de', 'o ... o') is two positions",
                args=["o menino e o cão de rubião e o de sofia".split(), 3])
 
@@ -78,10 +77,11 @@ def negative_sampling_loss(g):
                    args=[torch.randn(batch, d, generator=g), torch.randn(batch, d, generator=g),
                          torch.randn(batch, k, d, generator=g)])
     yield dict(id="K = 0 negatives (only the real pair)",
-               args=[torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g), torch.zeros(4, 0, 8)])
+               args=[torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g), torch.zeros(4, 0, 8)],
+               group="edge cases")
     v = torch.randn(6, 64, generator=g) * 4
     yield dict(id="large dot products (|u·v| in the hundreds): a stable log-sigmoid",
-               args=[v, v.flip(0) * 3, torch.randn(6, 5, 64, generator=g) * 4])
+               args=[v, v.flip(0) * 3, torch.randn(6, 5, 64, generator=g) * 4], group="numerical stability")
     v = torch.randn(5, 10, generator=g)
     yield dict(id="a context identical to its center, negatives opposite to it",
                args=[v, v.clone(), -v[:, None, :].repeat(1, 3, 1)])
@@ -113,10 +113,11 @@ def most_similar(g):
         word, embeddings, words = _random_vocabulary(g, vocab_size, d, k)
         yield dict(id=f"{vocab_size} random words, d={d}, k={k}", args=[word, embeddings, words, k])
     word, embeddings, words = _random_vocabulary(g, 6, 3, 10)
-    yield dict(id="k larger than the vocabulary (every other word)", args=[word, embeddings, words, 10])
+    yield dict(id="k larger than the vocabulary (every other word)", args=[word, embeddings, words, 10],
+               group="edge cases")
     word, embeddings, words = _random_vocabulary(g, 8, 3, 1)
     yield dict(id="k = 1", args=[word, embeddings, words, 1])
-    yield dict(id="k = 0 (an empty list)", args=[word, embeddings, words, 0])
+    yield dict(id="k = 0 (an empty list)", args=[word, embeddings, words, 0], group="edge cases")
     word, embeddings, words = _random_vocabulary(g, 12, 5, 5)
     yield dict(id="k not given (default 5)", args=[word, embeddings, words])
     # Exact ties: a vector scaled by a power of two has exactly the same cosine as the original.
@@ -125,9 +126,15 @@ def most_similar(g):
     words = ["casa", "rua", "janela", "porta", "janela2", "rua2", "janela4", "nada"]
     for query in ("casa", "porta"):
         yield dict(id=f"exact ties (scaled copies of a vector), query '{query}', order by position",
-                   args=[query, embeddings, words, 7])
+                   args=[query, embeddings, words, 7], group="ties")
     yield dict(id="the query has a scaled copy of itself (similarity 1, not excluded)",
-               args=["janela", embeddings, words, 3])
+               args=["janela", embeddings, words, 3], group="ties")
+    # Many ties in a long list: an unstable sort keeps small tied runs in order but not long ones
+    # (PyTorch's sort switches algorithm at 17 elements), so the order of `words` must be asked for.
+    base = torch.randn(3, 8, generator=g)
+    echoes = torch.stack([base[i % 3] * 2.0 ** (i % 5 - 2) for i in range(40)])
+    yield dict(id="40 words, 13 or 14 of them tied with each other: ties in the order of `words`",
+               args=["eco1", echoes, [f"eco{i}" for i in range(40)], 39], group="ties")
     yield dict(id="keyword argument k", args=["rua", embeddings, words], kwargs=dict(k=4))
 
 
