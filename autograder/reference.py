@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from typing import Any
-
-import nbformat
 
 from autograder.course import source_notebook
 
 
 def load_reference(assignment: str) -> dict[str, Any]:
     """What running the solution notebook's non-test cells defines (name -> object)."""
-    notebook = nbformat.read(source_notebook(assignment), as_version=4)
+    notebook = json.loads(source_notebook(assignment).read_text())  # plain JSON: no Jupyter needed to grade
     namespace: dict[str, Any] = {"__name__": f"reference_{assignment}"}
-    for cell in notebook.cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
             continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         with contextlib.redirect_stdout(io.StringIO()):  # the notebook's own prints are for students
-            exec(compile(cell.source, f"<{assignment} reference>", "exec"), namespace)
+            exec(compile(source, f"<{assignment} reference>", "exec"), namespace)
     return namespace

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from autograder.expected import build_expected
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helpers beside the tests (submissions.py, ...)
 
+import timing  # noqa: E402
+from timing import pytest_runtest_logreport, pytest_terminal_summary  # noqa: E402,F401  (the time report)
+
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -22,8 +26,10 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def expected_dir(tmp_path_factory) -> Path:
     """Every assignment's expected outputs, built by the trusted grader code, and the env var set."""
     directory = tmp_path_factory.mktemp("expected")
+    start = time.monotonic()
     for assignment in assignments():
         build_expected(assignment, directory)
+    timing.record("", "expected outputs of every hidden case (fixture)", time.monotonic() - start)
     old = os.environ.get(ENV_EXPECTED_DIR)
     os.environ[ENV_EXPECTED_DIR] = str(directory)
     yield directory
@@ -37,6 +43,7 @@ def expected_dir(tmp_path_factory) -> Path:
 def built_book(tmp_path_factory) -> Path:
     """Build the book (every chapter executed, warnings are errors) into a temporary folder."""
     out = tmp_path_factory.mktemp("book")
+    start = time.monotonic()
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     run = subprocess.run([str(jupyter_book), "build", str(REPO), "--path-output", str(out),
                           "--warningiserror", "--nitpick", "--keep-going"],
@@ -44,7 +51,26 @@ def built_book(tmp_path_factory) -> Path:
     log = run.stdout + run.stderr
     (out / "build.log").write_text(log)
     assert run.returncode == 0, f"the book failed to build:\n{log[-6000:]}"
+    executed = chapter_execution_times(out / "_build" / ".doctrees" / "environment.pickle")
+    for chapter, seconds in executed.items():
+        timing.record(chapter, "book page", seconds)
+    timing.record("", "book build, apart from executing the chapters (fixture)",
+                  time.monotonic() - start - sum(executed.values()))
     return out / "_build" / "html"
+
+
+def chapter_execution_times(environment: Path) -> dict[str, float]:
+    """{chapter: seconds its page took to execute}, as myst-nb recorded it in Sphinx's environment."""
+    import pickle
+
+    with environment.open("rb") as f:
+        env = pickle.load(f)
+    times = {}
+    for docname, data in getattr(env, "nb_metadata", {}).items():
+        runtime = (data.get("exec_data") or {}).get("runtime")
+        if docname.startswith("book/") and runtime is not None:
+            times[docname.removeprefix("book/")] = float(runtime)
+    return times
 
 
 @pytest.fixture(scope="session")

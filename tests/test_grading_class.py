@@ -18,6 +18,7 @@ from autograder.grade import Options, StudentResult, grade
 from autograder.merge import merge
 from autograder.sandbox import Limits, bubblewrap
 from bad_submissions import A, build_class
+import timing
 from conftest import ON_CI
 from submissions import filled_release, write_submission
 from wrong_answers import wrong_answers
@@ -50,6 +51,7 @@ def graded_class(tmp_path_factory):
                           f"--memory-gb={LIMITS.memory_bytes / 2**30}", f"--processes={LIMITS.processes}"],
                          capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - start
+    timing.record("", f"bad-submission class: {len(expected)} submissions graded once, shared (fixture)", seconds)
     assert run.returncode == 0, run.stderr[-4000:]
     results = {path.stem: StudentResult(**json.loads(path.read_text()))
                for path in (base / "work" / "results" / A).glob("*.json")}
