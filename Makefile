@@ -4,6 +4,8 @@
 #   make release  regenerate notebooks/ (student versions) from solutions/
 #   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions
 #   make student-edition   what students get (notebooks, coursekit, the book; no solutions) -> _build/student-edition
+#   make gpu-check         on a machine with a GPU: every hidden case on CUDA, a small class graded, every page run
+#   make gpu-wheels        here, with network: the wheels a GPU machine without network lacks -> .whl/
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +16,7 @@ ASSIGNMENT  ?=
 SUBMISSIONS ?=
 WORKDIR     ?= .grading
 
-.PHONY: venv book test release grade student-edition system-packages clean
+.PHONY: venv book test release grade student-edition gpu-check gpu-wheels system-packages clean
 
 venv: $(STAMP)
 
@@ -51,6 +53,27 @@ grade: $(STAMP) system-packages
 
 student-edition: book
 	$(BIN)/python -m autograder student-edition _build/student-edition --book _build/html
+
+# The GPU machine has Python 3.12 with its own CUDA build of PyTorch and no network: it uses .venv
+# when there is one, else its python3 with the wheels that `make gpu-wheels` put in .whl/.
+GPU_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_SITE   := /tmp/course-gpu-site
+# what the GPU image lacks of requirements.txt, less the book's toolchain and the Jupyter UIs
+GPU_WHEELS := $(shell grep -v '^\#' requirements.txt \
+  | grep -viE '^(torch|numpy|matplotlib|contourpy|cycler|fonttools|kiwisolver|pillow|pyparsing|packaging|python-dateutil|six|sympy|mpmath|networkx|filelock|fsspec|jinja2|markupsafe|typing.extensions|pygments|psutil|pyyaml|requests|urllib3|idna|certifi|charset-normalizer|attrs|tabulate|iniconfig|pluggy|coverage|pytest|nbval|playwright|greenlet|docutils|imagesize|snowballstemmer|babel|latexcodec|alabaster|json5|async-lru)==' \
+  | grep -viE '^(sphinx|myst|pydata|accessible|jupyter-book|jupyter-cache|jupyter-lsp|jupyter_builder|jupyterlab==|notebook==|pybtex|linkify|mdit|markdown-it|mdurl|uc-micro|lazy)')
+
+gpu-check:
+	@if [ ! -x $(BIN)/python ] && [ -d .whl ]; then \
+	  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $(GPU_SITE) .whl/*.whl; fi
+	PYTHONPATH=$(GPU_SITE):$(CURDIR) $(GPU_PYTHON) -m autograder.gpu_check
+
+gpu-wheels:
+	mkdir -p .whl
+	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform any -d .whl $(GPU_WHEELS)
+	@du -sh .whl
 
 clean:
 	rm -rf _build $(WORKDIR)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -90,3 +91,15 @@ def test_the_student_edition_holds_no_solutions_and_the_same_notebooks(tmp_path)
         assert (out / "notebooks" / notebook.relative_to(NOTEBOOKS)).read_bytes() == notebook.read_bytes()
     (out / "notebooks" / "planted.py").write_text("### BEGIN SOLUTION\n")
     assert leaks(out), "the leak check finds a planted solution"
+
+
+def test_gpu_check_runs_on_the_cpu_and_says_so():
+    """`make gpu-check` on a machine without CUDA: the same checks, on the CPU, with a clear line."""
+    run = subprocess.run([sys.executable, "-m", "autograder.gpu_check", "--skip-grading", "--skip-pages"],
+                         capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "no CUDA: checked on CPU" in run.stdout
+    for assignment in ASSIGNMENTS:
+        row = next(line for line in run.stdout.splitlines() if line.startswith(assignment))
+        passed, total = re.search(r"(\d+)/(\d+)", row).groups()
+        assert passed == total and int(total) > 0, row
