@@ -2,7 +2,7 @@
 #   make book     build the HTML book, every chapter executed   -> _build/html/index.html
 #   make test     the whole test suite (what CI runs)
 #   make release  regenerate notebooks/ (student versions) from solutions/
-#   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions
+#   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions [WORKERS=n] [GRADE_OPTS="--cell-timeout 30 ..."]
 #   make student-edition   what students get (notebooks, coursekit, the book; no solutions) -> _build/student-edition
 #   make gpu-check         on a machine with a GPU: every hidden case on CUDA, a small class graded, every page run
 #   make gpu-wheels        here, with network: the wheels a GPU machine without network lacks -> .whl/
@@ -15,6 +15,8 @@ STAMP  := $(VENV)/.installed
 ASSIGNMENT  ?=
 SUBMISSIONS ?=
 WORKDIR     ?= .grading
+WORKERS     ?= $(shell nproc 2>/dev/null || echo 1)
+GRADE_OPTS  ?=
 
 .PHONY: venv book test release grade student-edition gpu-check gpu-wheels system-packages clean
 
@@ -49,7 +51,7 @@ release: $(STAMP)
 
 grade: $(STAMP) system-packages
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path"; exit 2; }
-	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR)
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR) --workers $(WORKERS) $(GRADE_OPTS)
 
 student-edition: book
 	$(BIN)/python -m autograder student-edition _build/student-edition --book _build/html

@@ -116,3 +116,15 @@ def test_a_function_that_ignores_its_device_fails_even_on_a_cpu_grader(expected_
         return torch.ones(size, size, dtype=torch.bool).tril()  # always on the CPU
     with pytest.raises(AssertionError, match="meta"):
         check_against_reference("07_self_attention", "causal_mask", causal_mask)
+
+
+def test_hidden_tests_work_under_plain_nbgrader(monkeypatch, tmp_path):
+    """`nbgrader autograde` or formgrader run the hidden tests without the course's grader: the expected
+    outputs come from a cache the instructor's process fills from solutions/."""
+    monkeypatch.delenv("COURSE_EXPECTED_DIR", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    reference = load_reference("07_self_attention")
+    check_against_reference("07_self_attention", "causal_mask", reference["causal_mask"])
+    assert list(tmp_path.glob("course-expected-*/07_self_attention.pt"))
+    with pytest.raises(AssertionError):
+        check_against_reference("07_self_attention", "causal_mask", lambda size, device=None: torch.ones(size, size))
