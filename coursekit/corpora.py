@@ -19,6 +19,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from coursekit.vocab import Vocabulary
+
 DATA = Path(__file__).resolve().parent / "data"
 CORPORA = ("shakespeare", "machado")
 MACHADO_NOVELS = ("dom_casmurro", "memorias_postumas_de_bras_cubas", "quincas_borba")
@@ -81,26 +83,10 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-class CharVocab:
-    """Characters <-> integer ids. Built from the whole corpus (as nanoGPT does), so every split encodes."""
-
-    def __init__(self, text: str):
-        self.chars = sorted(set(text))
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str) -> list[int]:
-        return [self.index[c] for c in text]
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
-
-
 @lru_cache(maxsize=None)
-def char_vocab(name: str) -> CharVocab:
-    return CharVocab(text(name))
+def char_vocab(name: str) -> Vocabulary:
+    """The characters of the whole corpus (train + val + test, as nanoGPT does), so every split encodes."""
+    return Vocabulary.of_characters(text(name))
 
 
 def nats_per_char(total_nll_nats: float, text: str) -> float:

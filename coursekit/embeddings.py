@@ -2,8 +2,8 @@
 
 Everything chapter 02 needs that is not an exercise:
 
-- the word vocabulary of a corpus (``build_vocab``, ``corpus_words``): words from
-  ``coursekit.corpora.words``, punctuation dropped, a minimum count;
+- the words of a corpus (``corpus_words``): words from ``coursekit.corpora.words``, punctuation
+  dropped; its vocabulary is ``coursekit.vocab.Vocabulary.from_counts(words, min_count)``;
 - count-based vectors: the co-occurrence matrix (``cooccurrence_counts``), positive pointwise
   mutual information and a truncated SVD (``ppmi_svd_vectors``);
 - predictive vectors: skip-gram with negative sampling (``SkipGram``, ``train_skipgram``), seeded,
@@ -28,8 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -39,12 +38,13 @@ import torch.nn.functional as F
 
 from coursekit import corpora
 from coursekit.device import get_device, seed_everything
+from coursekit.vocab import Vocabulary
 
 CHECKPOINTS = Path(__file__).resolve().parent / "data" / "checkpoints"
 CHECKPOINT = CHECKPOINTS / "sgns_machado.pt"
 
 
-# --------------------------------------------------------------------------- vocabulary
+# --------------------------------------------------------------------------- words
 
 
 def is_word(token: str) -> bool:
@@ -59,38 +59,6 @@ def corpus_words(name: str = "machado", part: str = "train") -> list[str]:
     words span five words, not three words and two commas.
     """
     return [t for t in corpora.words(corpora.split(name)[part]) if is_word(t)]
-
-
-@dataclass
-class Vocab:
-    """Words <-> ids. Id 0 is the most frequent word; ties are in alphabetical order."""
-
-    words: list[str]
-    counts: list[int]
-    index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def __contains__(self, word: str) -> bool:
-        return word in self.index
-
-    def __getitem__(self, word: str) -> int:
-        return self.index[word]
-
-    def encode(self, tokens: Iterable[str]) -> torch.Tensor:
-        """Ids of the tokens that are in the vocabulary (the others are dropped), int64 (N,)."""
-        return torch.tensor([self.index[t] for t in tokens if t in self.index], dtype=torch.long)
-
-
-def build_vocab(tokens: Sequence[str], min_count: int = 4) -> Vocab:
-    """The words seen at least ``min_count`` times, by decreasing count (ties alphabetical)."""
-    counts = Counter(tokens)
-    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return Vocab(kept, [counts[w] for w in kept])
 
 
 # --------------------------------------------------------------------------- counting
@@ -211,7 +179,7 @@ class TrainConfig:
     seed: int = 0
 
 
-def train_skipgram(ids: torch.Tensor, vocab: Vocab,
+def train_skipgram(ids: torch.Tensor, vocab: Vocabulary,
                    config: TrainConfig = TrainConfig(),
                    device: torch.device | None = None,
                    max_steps: int | None = None,
@@ -332,21 +300,21 @@ def pca_2d(vectors: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- checkpoint
 
 
-def save_checkpoint(path: Path, vocab: Vocab, vectors: torch.Tensor, config: TrainConfig, history: dict,
+def save_checkpoint(path: Path, vocab: Vocabulary, vectors: torch.Tensor, config: TrainConfig, history: dict,
                     device: torch.device) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"words": vocab.words, "counts": vocab.counts,
+    torch.save({"words": vocab.tokens, "counts": vocab.counts,
                 "vectors": vectors.detach().cpu().to(torch.float16),
                 "config": asdict(config), "history": history,
                 "trained_on": str(device), "threads": torch.get_num_threads(), "torch": str(torch.__version__)}, path)
 
 
 def load_checkpoint(path: Path = CHECKPOINT) -> dict:
-    """The trained vectors: ``{"vocab": Vocab, "vectors": (V, d) float32, "config": TrainConfig,
-    "history": dict (see ``train_skipgram``), "trained_on": "cpu" or "cuda", "threads": int,
-    "torch": str}``."""
+    """The trained vectors: ``{"vocab": Vocabulary (words and counts, in the ids they were trained
+    with), "vectors": (V, d) float32, "config": TrainConfig, "history": dict (see ``train_skipgram``),
+    "trained_on": "cpu" or "cuda", "threads": int, "torch": str}``."""
     ckpt = torch.load(path, weights_only=True)
-    return {"vocab": Vocab(ckpt["words"], ckpt["counts"]), "vectors": ckpt["vectors"].float(),
+    return {"vocab": Vocabulary(ckpt["words"], counts=ckpt["counts"]), "vectors": ckpt["vectors"].float(),
             "config": TrainConfig(**ckpt["config"]), "history": ckpt["history"],
             "trained_on": ckpt["trained_on"], "threads": ckpt["threads"], "torch": ckpt["torch"]}
 
@@ -362,8 +330,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     config = TrainConfig(epochs=args.epochs)
     tokens = corpus_words("machado", "train")
-    vocab = build_vocab(tokens, config.min_count)
-    ids = vocab.encode(tokens)
+    vocab = Vocabulary.from_counts(tokens, config.min_count)  # id 0: the most frequent word
+    ids = torch.tensor(vocab.encode(tokens, unknown="drop"), dtype=torch.long)  # rarer words dropped
     device = get_device()
     print(f"{len(tokens):,} words, vocabulary {len(vocab):,}, training on {device}")
     model, history = train_skipgram(ids, vocab, config, device)

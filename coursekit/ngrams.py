@@ -37,15 +37,15 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from coursekit import corpora
+from coursekit.vocab import Vocabulary
 
 UNK = "<unk>"
 UNITS = ("char", "word")
@@ -57,36 +57,6 @@ TIE = 1e-4  # nats/char: validation losses closer than this count as a tie, won 
 
 
 # --------------------------------------------------------------------------- tokens
-
-
-class Vocabulary:
-    """Tokens <-> ids. With ``unk``, that token is id 0 and stands for every token outside the list."""
-
-    def __init__(self, tokens: Sequence[str], unk: str | None = None):
-        self.tokens = ([unk] if unk is not None else []) + [t for t in tokens if t != unk]
-        self.unk = unk
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-        if len(self.index) != len(self.tokens):
-            raise ValueError("tokens must be distinct")
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, tokens: Iterable[str]) -> np.ndarray:
-        if self.unk is None:
-            return np.fromiter((self.index[t] for t in tokens), dtype=np.int64)
-        unk = self.index[self.unk]
-        return np.fromiter((self.index.get(t, unk) for t in tokens), dtype=np.int64)
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.tokens[int(i)] for i in ids]
-
-
-def word_vocabulary(train_words: Sequence[str], min_count: int = 2) -> Vocabulary:
-    """The words seen at least ``min_count`` times in training, most frequent first, plus ``<unk>``."""
-    counts = Counter(train_words)
-    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return Vocabulary(kept, unk=UNK)
 
 
 def detokenize(tokens: Sequence[str], unit: str) -> str:
@@ -114,7 +84,7 @@ class Tokenized:
         """Fraction of the split's tokens that are ``<unk>`` (0 for characters)."""
         if self.vocab.unk is None:
             return 0.0
-        return float(np.mean(self.ids[split] == self.vocab.index[self.vocab.unk]))
+        return float(np.mean(self.ids[split] == self.vocab[self.vocab.unk]))
 
 
 @lru_cache(maxsize=None)
@@ -127,12 +97,12 @@ def load(corpus: str, unit: str, min_count: int = 2) -> Tokenized:
     """
     texts = corpora.split(corpus)
     if unit == "char":
-        vocab = Vocabulary(corpora.char_vocab(corpus).chars)
-        ids = {s: vocab.encode(t) for s, t in texts.items()}
+        vocab = corpora.char_vocab(corpus)
+        ids = {s: np.array(vocab.encode(t), dtype=np.int64) for s, t in texts.items()}
     elif unit == "word":
         words = {s: corpora.words(t) for s, t in texts.items()}
-        vocab = word_vocabulary(words["train"], min_count)
-        ids = {s: vocab.encode(w) for s, w in words.items()}
+        vocab = Vocabulary.from_counts(words["train"], min_count, unk=UNK)  # <unk>, then most frequent
+        ids = {s: np.array(vocab.encode(w), dtype=np.int64) for s, w in words.items()}
     else:
         raise ValueError(f"unit must be one of {UNITS}, not {unit!r}")
     return Tokenized(corpus, unit, vocab, ids, dict(texts))

@@ -45,7 +45,8 @@ def test_words_keep_clitics_and_split_punctuation():
 def test_char_vocab_round_trips_every_split(name):
     vocab = corpora.char_vocab(name)
     test = corpora.split(name)["test"]
-    assert vocab.decode(vocab.encode(test)) == test
+    assert "".join(vocab.decode(vocab.encode(test))) == test
+    assert corpora.char_vocab(name) is vocab, "cached"
 
 
 def test_per_character_units():

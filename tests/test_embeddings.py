@@ -10,6 +10,7 @@ import torch
 
 from coursekit import corpora
 from coursekit import embeddings as E
+from coursekit.vocab import Vocabulary
 
 
 def test_corpus_words_are_the_corpus_tokens_without_punctuation():
@@ -20,14 +21,6 @@ def test_corpus_words_are_the_corpus_tokens_without_punctuation():
     assert set(punctuation) >= {",", ".", ";", "—", "?", "!"} and all(len(t) == 1 for t in punctuation)
     assert "sentar-me" in words and "," not in words and "—" not in words
     assert not E.is_word(".") and E.is_word("1871") and E.is_word("chamam-me")
-
-
-def test_vocab_is_sorted_by_count_then_alphabetically():
-    tokens = "b a c a b a d e e".split()
-    vocab = E.build_vocab(tokens, min_count=2)
-    assert vocab.words == ["a", "b", "e"] and vocab.counts == [3, 2, 2]
-    assert vocab["e"] == 2 and "d" not in vocab and len(vocab) == 3
-    assert vocab.encode("a d e x b".split()).tolist() == [0, 2, 1]  # unknown words are dropped
 
 
 def test_cooccurrence_counts_match_brute_force():
@@ -101,8 +94,8 @@ def toy_corpus():
     for _ in range(400):
         topic = a if torch.rand(1, generator=g) < 0.5 else b
         tokens += [topic[int(i)] for i in torch.randint(0, 5, (8,), generator=g)]
-    vocab = E.build_vocab(tokens, min_count=1)
-    return tokens, vocab, vocab.encode(tokens)
+    vocab = Vocabulary.from_counts(tokens)
+    return tokens, vocab, torch.tensor(vocab.encode(tokens))
 
 
 def test_training_lowers_the_loss_and_is_reproducible(toy_corpus):
@@ -117,7 +110,7 @@ def test_training_lowers_the_loss_and_is_reproducible(toy_corpus):
     assert history3["steps"] == 20
     assert history3["loss"] == history["loss"][:4], "a short run retraces the start of the full run"
     vectors = model.center.weight.detach()
-    top = [w for w, _ in E.nearest(vectors, vocab.words, "rei", k=4)]
+    top = [w for w, _ in E.nearest(vectors, vocab.tokens, "rei", k=4)]
     assert set(top) == {"rainha", "coroa", "castelo", "trono"}, top
 
 
@@ -154,14 +147,24 @@ def test_the_shipped_checkpoint():
     vocab, vectors, config = ckpt["vocab"], ckpt["vectors"], ckpt["config"]
     assert vectors.shape == (len(vocab), config.dim) and torch.isfinite(vectors).all()
     # the command rebuilds the same vocabulary from the same corpus
-    rebuilt = E.build_vocab(E.corpus_words("machado", "train"), config.min_count)
-    assert rebuilt.words == vocab.words and rebuilt.counts == vocab.counts
+    rebuilt = Vocabulary.from_counts(E.corpus_words("machado", "train"), config.min_count)
+    assert rebuilt.tokens == vocab.tokens and rebuilt.counts == vocab.counts
+    assert vocab.tokens == raw["words"] and vocab.counts == raw["counts"] and vocab.unk is None  # the trained ids
     history = ckpt["history"]
     assert history["loss"][-1] < history["loss"][0] and history["seconds"] > 0
     # trained: the vectors are far from their tiny random initialisation, and numbers find numbers
     assert vectors.norm(dim=1).mean() > 1
-    top = [w for w, _ in E.nearest(vectors, vocab.words, "três", k=10)]
+    top = [w for w, _ in E.nearest(vectors, vocab.tokens, "três", k=10)]
     assert len({"dois", "quatro", "cinco", "seis", "sete", "oito", "dez", "vinte"} & set(top)) >= 2, top
+
+
+def test_checkpoint_round_trips_the_vocabulary(tmp_path):
+    vocab = Vocabulary.from_counts("b a c a b a".split())
+    vectors = torch.arange(6.0).view(3, 2)
+    E.save_checkpoint(tmp_path / "v.pt", vocab, vectors, E.TrainConfig(dim=2), {"loss": []}, torch.device("cpu"))
+    back = E.load_checkpoint(tmp_path / "v.pt")
+    assert back["vocab"].tokens == ["a", "b", "c"] and back["vocab"].counts == [3, 2, 1]
+    assert torch.equal(back["vectors"], vectors) and back["config"].dim == 2
 
 
 def test_command_without_train_only_prints_help(capsys):
@@ -175,13 +178,14 @@ def machado():
     ckpt = E.load_checkpoint()
     vocab = ckpt["vocab"]
     tokens = E.corpus_words("machado", "train")
-    counts = E.cooccurrence_counts(vocab.encode(tokens), len(vocab), ckpt["config"].window)
+    ids = torch.tensor(vocab.encode(tokens, unknown="drop"))  # the words outside the vocabulary dropped
+    counts = E.cooccurrence_counts(ids, len(vocab), ckpt["config"].window)
     return dict(vocab=vocab, tokens=tokens, sgns=ckpt["vectors"], counts=counts,
                 ppmi=E.ppmi_matrix(counts, 0.75), svd=E.ppmi_svd_vectors(counts, 100, 0.75))
 
 
 def neighbours(vectors, vocab, query, k, exclude=()):
-    return [w for w, _ in E.nearest(vectors, vocab.words, query, k, exclude)]
+    return [w for w, _ in E.nearest(vectors, vocab.tokens, query, k, exclude)]
 
 
 def test_what_the_chapter_says_about_the_shipped_vectors(machado):
@@ -194,10 +198,10 @@ def test_what_the_chapter_says_about_the_shipped_vectors(machado):
     assert "perguntou" in neighbours(sgns, vocab, "disse", 6) and "perguntou" in neighbours(svd, vocab, "disse", 6)
     # PPMI contexts of olhos: úmidos, pretos, ressaca
     row = torch.where(counts[vocab["olhos"]] >= 3, ppmi[vocab["olhos"]], torch.zeros(len(vocab)))
-    top = {vocab.words[i] for i in row.topk(7).indices.tolist()}
+    top = {vocab.tokens[i] for i in row.topk(7).indices.tolist()}
     assert {"úmidos", "pretos", "ressaca"} <= top, top
     # "One vector per word": banco's contexts mix the senses; its two vectors lean different ways
-    top = {vocab.words[i] for i in ppmi[vocab["banco"]].topk(10).indices.tolist()}
+    top = {vocab.tokens[i] for i in ppmi[vocab["banco"]].topk(10).indices.tolist()}
     assert {"brasil", "diretor", "sócio", "ações", "sente-se", "tapete", "caiu", "muro"} <= top, top
     assert {"correio", "ouvidor", "pharoux"} <= set(neighbours(sgns, vocab, "banco", 8))
     assert {"canapé", "jardim", "pau"} <= set(neighbours(svd, vocab, "banco", 8))
@@ -209,7 +213,7 @@ def test_what_the_chapter_says_about_analogies(machado):
     vocab, sgns, svd = machado["vocab"], machado["sgns"], machado["svd"]
 
     def best(vectors, a, b, c):
-        return E.analogy(vectors, vocab.words, a, b, c, k=1)[0][0]
+        return E.analogy(vectors, vocab.tokens, a, b, c, k=1)[0][0]
     assert best(sgns, "senhor", "senhora", "menino") == "menina"
     assert best(sgns, "ano", "anos", "mês") == "meses"
     assert best(svd, "o", "a", "um") == "uma"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from coursekit import corpora, ngrams
+from coursekit.vocab import Vocabulary
 
 V = 5
 
@@ -172,9 +173,9 @@ def test_sampling_is_seeded_and_mle_samples_only_seen_ngrams(toy):
 
 
 def test_word_vocabulary_maps_rare_words_to_unk():
-    vocab = ngrams.word_vocabulary("a b a c a b d".split(), min_count=2)
+    vocab = Vocabulary.from_counts("a b a c a b d".split(), min_count=2, unk=ngrams.UNK)
     assert vocab.tokens == [ngrams.UNK, "a", "b"]
-    assert list(vocab.encode("a c b z".split())) == [1, 0, 2, 0]
+    assert vocab.encode("a c b z".split()) == [1, 0, 2, 0]
     assert ngrams.detokenize(["o", "gato", ",", "feliz", "."], "word") == "o gato, feliz."
 
 
@@ -184,8 +185,9 @@ def test_tokenised_corpora(corpus):
     assert len(chars.vocab) == len(corpora.char_vocab(corpus))
     assert "".join(chars.vocab.decode(chars.ids["val"][:500])) == chars.texts["val"][:500]
     assert chars.unk_rate("test") == 0
+    assert chars.ids["val"].dtype == np.int64
     words = ngrams.load(corpus, "word")
-    assert words.vocab.tokens[0] == ngrams.UNK
+    assert words.vocab.tokens[0] == ngrams.UNK and words.ids["test"].dtype == np.int64
     train_counts = Counter(corpora.words(words.texts["train"]))
     assert all(train_counts[w] >= 2 for w in words.vocab.tokens[1:])
     assert 0.02 < words.unk_rate("test") < 0.2
