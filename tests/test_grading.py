@@ -36,19 +36,24 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
         student = f"wrong_{answer_id}"
         write_submission(submissions, student, assignment,
                          filled_release(assignment, {answer_id: mutants.WRONG[answer_id]}))
-        expected[student] = total - points[test_id]
+        expected[student] = None  # loses part or all of test_id's points, and nothing else
 
-    results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work", options=Options(quiet=True, workers=2))}
+    results = {r.student: r for r in grade(assignment, submissions, tmp_path / "work",
+                                           options=Options(quiet=True, workers=2))}
 
-    assert {s: r.score for s, r in results.items()} == expected
+    # The reference passes every test and the untouched release fails every test, cell by cell.
+    assert results["full_marks"].tests == points and results["renamed"].tests == points
+    assert results["untouched"].tests == {t: 0.0 for t in points}
+    assert {s: r.score for s, r in results.items() if not s.startswith("wrong_")} == \
+        {s: v for s, v in expected.items() if not s.startswith("wrong_")}
     for test_id, answer_id in mutants.TESTED_BY.items():
         lost = [t for t, p in results[f"wrong_{answer_id}"].tests.items() if p < points[t]]
-        assert lost == [test_id], f"a wrong {answer_id} must fail {test_id} and nothing else"
+        assert lost == [test_id], f"a wrong {answer_id} must lose points in {test_id} and nowhere else"
     assert any("my copy (1).ipynb" in note for note in results["renamed"].notes)
     assert results["empty_folder"].notes == ["no notebook in the submission"]
 
     for student, result in results.items():
-        if expected[student] is None:
+        if student == "empty_folder":
             assert result.feedback is None
             continue
         html = Path(result.feedback).read_text()
@@ -58,6 +63,8 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert set(rows) == set(expected)
     for student, score in expected.items():
+        if student.startswith("wrong_"):
+            continue
         assert rows[student]["score"] == ("" if score is None else str(float(score)))
         assert rows[student]["max_score"] == str(float(total))
     assert set(points) <= set(rows["full_marks"]), "one column per graded test"
