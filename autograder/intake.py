@@ -33,6 +33,7 @@ a student with no notebook is reported.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -50,6 +51,7 @@ MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assign(?:submission|feedback)_(
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 1 << 30
 MAX_FILE_BYTES = 32 << 20
+MAX_KEY_LENGTH = 96
 UNUSED = {".ipynb_checkpoints", "__MACOSX"}
 
 
@@ -65,8 +67,11 @@ class Intake:
 def student_id(name: str) -> str:
     """A valid nbgrader id for ``name``, different for different names: letters, digits, ``_`` and
     ``.`` stay; every other character becomes ``-`` and its UTF-8 bytes in hex."""
-    return "".join(c if re.fullmatch(r"[A-Za-z0-9_.]", c) and not (i == 0 and c == ".")
-                   else "".join(f"-{b:02x}" for b in c.encode()) for i, c in enumerate(name)) or "-"
+    key = "".join(c if re.fullmatch(r"[A-Za-z0-9_.]", c) and not (i == 0 and c == ".")
+                  else "".join(f"-{b:02x}" for b in c.encode()) for i, c in enumerate(name)) or "-"
+    if len(key) > MAX_KEY_LENGTH:  # a folder name must fit the file system: keep a readable start, and a hash
+        key = f"{key[:MAX_KEY_LENGTH - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return key
 
 
 def choose_notebook(files: list[Path], assignment: str, base: Path) -> tuple[Path | None, list[str]]:
@@ -225,8 +230,12 @@ def from_zip(archive: Path, assignment: str, unpack_to: Path, pattern: str | Non
                 unpacker.notes[key].append(f"{below} refused: larger than {MAX_FILE_BYTES >> 20} MiB "
                                            "or past the archive's size limit")
                 continue
+            try:
+                unpacker.write(key, below, data, time.mktime(info.date_time + (0, 0, -1)))
+            except (OSError, ValueError, OverflowError) as error:  # a name too long, a date out of range
+                unpacker.notes[key].append(f"{str(below)[:120]} refused: {getattr(error, 'strerror', None) or error}")
+                continue
             unpacker.total += len(data)
-            unpacker.write(key, below, data, time.mktime(info.date_time + (0, 0, -1)))
     intakes = unpacker.intakes(assignment)
     if refused or unmatched:
         notes = (["entries refused: " + ", ".join(refused)] if refused else []) + \
@@ -273,7 +282,10 @@ def from_folder(folder: Path, assignment: str, unpack_to: Path) -> dict[str, Int
             except (Refused, OSError) as error:
                 unpacker.notes[key].append(f"{relative} refused: {error}")
                 continue
-            unpacker.write(key, PurePosixPath(relative), data, os.lstat(entry / relative).st_mtime)
+            try:
+                unpacker.write(key, PurePosixPath(relative), data, os.lstat(entry / relative).st_mtime)
+            except OSError as error:
+                unpacker.notes[key].append(f"{relative} refused: {error}")
     intakes = unpacker.intakes(assignment)
     notes = (["files outside any student folder, not graded: " + ", ".join(loose)] if loose else []) + \
         (["links in place of a student folder, not followed: " + ", ".join(linked)] if linked else [])

@@ -25,14 +25,20 @@ class Progress:
                  f"elapsed {elapsed // 60:.0f}:{elapsed % 60:02.0f}, about {left // 60:.0f}:{left % 60:02.0f} left")
 
 
+def _inert(text: str) -> str:
+    """Text a student chose, safe in a spreadsheet: a cell starting with = + - @ would be a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_csv(path: Path, points: dict[str, float], results: list[StudentResult]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "name", *points, "score", "max_score", "flags", "notes"])
         for r in results:
-            writer.writerow([r.student, r.name, *(r.tests.get(t, 0.0 if r.score is not None else "") for t in points),
+            writer.writerow([_inert(r.student), _inert(r.name),
+                             *(r.tests.get(t, 0.0 if r.score is not None else "") for t in points),
                              "" if r.score is None else r.score, sum(points.values()),
-                             "; ".join(r.flags), "; ".join(r.notes)])
+                             "; ".join(r.flags), _inert("; ".join(r.notes))])
 
 
 def _md(text: str) -> str:

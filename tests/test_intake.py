@@ -143,3 +143,27 @@ def test_untrusted_reads_refuse_links_fifos_devices_and_large_files(tmp_path):
     files, skipped = regular_files(tmp_path)
     assert set(map(str, files)) == {"plain", "big", "folder/inner"}
     assert {s.split(" ")[0] for s in skipped} == {"link", "zero", "fifo", "linked_folder"}
+
+
+def test_names_too_long_for_the_file_system_are_kept_apart_and_do_not_stop_the_class(tmp_path):
+    archive = tmp_path / "long.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{'é' * 200}/{A}.ipynb", NOTEBOOK)
+        zf.writestr(f"{'é' * 199}ê/{A}.ipynb", NOTEBOOK)
+        zf.writestr(f"alice/{'x' * 300}.ipynb", NOTEBOOK)
+        zf.writestr(f"bob/{A}.ipynb", NOTEBOOK)
+    intakes = collect(archive, A, tmp_path / "out")
+    long_keys = [k for k in intakes if k not in ("alice", "bob", "_unassigned")]
+    assert len(long_keys) == 2 and all(len(k) <= 96 for k in long_keys)
+    assert intakes["bob"].notebook is not None
+    assert "x" * 100 in " ".join(intakes["alice"].notes) and "refused" in " ".join(intakes["alice"].notes)
+
+
+def test_the_grades_csv_holds_no_formulas(tmp_path):
+    from autograder.pipeline import StudentResult
+    from autograder.reports import write_csv
+
+    write_csv(tmp_path / "g.csv", {"t": 1.0}, [StudentResult("=1+1", score=1.0, name="@SUM(A1)",
+                                                             notes=["-cmd|' /C calc'!A0"])])
+    row = (tmp_path / "g.csv").read_text().splitlines()[1]
+    assert row.startswith("'=1+1,'@SUM(A1),") and "'-cmd" in row
