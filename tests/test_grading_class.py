@@ -23,9 +23,9 @@ from conftest import ON_CI
 from submissions import filled_release, write_submission
 from wrong_answers import wrong_answers
 
-# Lower than the defaults, to prove the same in less time: a 10 s cell limit stops an infinite loop as
+# Lower than the defaults, to prove the same in less time: a 15 s cell limit stops an infinite loop as
 # surely as 60 s (the slowest honest cell here, the imports, takes a few seconds on a loaded machine).
-LIMITS = Limits(cell_timeout=10, notebook_timeout=60, memory_bytes=1 * 2**30, processes=64, disk_bytes=256 * 2**20)
+LIMITS = Limits(cell_timeout=15, notebook_timeout=60, memory_bytes=1 * 2**30, processes=64, disk_bytes=256 * 2**20)
 
 
 def outside_state() -> dict:
