@@ -54,7 +54,9 @@ def graded_class(tmp_path_factory):
                           f"--scratch-mb={LIMITS.disk_bytes // 2**20}"],
                          capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - start
-    timing.record("", f"bad-submission class: {len(expected)} submissions graded once, shared (fixture)", seconds)
+    peak = re.search(r"grader's peak memory: (\d+) MiB", run.stderr)
+    timing.record("", f"bad-submission class: {len(expected)} submissions, 2 workers, grader peak "
+                      f"{peak.group(1) if peak else '?'} MiB (fixture)", seconds)
     assert run.returncode == 0, run.stderr[-4000:]
     results = {path.stem: StudentResult(**json.loads(path.read_text()))
                for path in (base / "work" / "results" / A).glob("*.json")}
