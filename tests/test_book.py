@@ -81,6 +81,84 @@ def test_demos_respond_in_a_real_browser(built_book, chromium, page):
     assert not errors, errors
 
 
+
+
+@pytest.mark.browser
+def test_navigation_buttons_work_in_a_real_browser(built_book, chromium):
+    """On a phone the navigation and page-outline buttons open their panels and the links in them
+    lead on; on a wide screen the navigation button collapses the sidebar and brings it back."""
+    from playwright.sync_api import sync_playwright
+
+    page, target = CHAPTERS[0], CHAPTERS[1]
+    link_to_target = f'nav.bd-docs-nav a.reference.internal[href="{Path(target).name}"]'
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        errors = []
+
+        def open_tab(width, height):
+            tab = browser.new_page(viewport={"width": width, "height": height})
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto((built_book / page).as_uri())
+            return tab
+
+        def the_button(tab, kind):
+            button = tab.locator(f".{kind}-toggle:visible")
+            assert button.count() == 1, f"one {kind} toggle button is shown, not {button.count()}"
+            return button
+
+        # 400 px: the table of contents is off screen until the navigation button opens it.
+        tab = open_tab(400, 800)
+        link = tab.locator(link_to_target)
+        assert not on_screen(link), "the table of contents starts closed on a narrow screen"
+        the_button(tab, "primary").click()
+        assert eventually(lambda: on_screen(link)), "the navigation button opens the table of contents"
+        link.click()
+        tab.wait_for_url(f"**/{target}")
+        assert on_screen(tab.locator("article h1").first), f"{target} is loaded and shown"
+        tab.close()
+
+        # 400 px: the page-outline button opens the outline of the page.
+        tab = open_tab(400, 800)
+        outline = tab.locator(".bd-sidebar-secondary .page-toc a").first
+        assert not on_screen(outline), "the page outline starts closed on a narrow screen"
+        the_button(tab, "secondary").click()
+        assert eventually(lambda: on_screen(outline)), "the page-outline button opens the outline"
+        tab.close()
+
+        # 1280 px: the sidebar is shown; the navigation button hides it, and a second click shows it.
+        tab = open_tab(1280, 900)
+        sidebar = tab.locator(".bd-sidebar-primary")
+        assert on_screen(sidebar), "the sidebar is shown on a wide screen"
+        the_button(tab, "primary").click()
+        assert eventually(lambda: not on_screen(sidebar)), "the navigation button collapses the sidebar"
+        the_button(tab, "primary").click()
+        assert eventually(lambda: on_screen(sidebar)), "a second click brings the sidebar back"
+        tab.close()
+        browser.close()
+    assert not errors, errors
+
+
+def on_screen(locator) -> bool:
+    """Whether a reader sees the element: rendered visible, and at least partly inside the viewport."""
+    return locator.is_visible() and locator.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " return r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0"
+        " && r.left < window.innerWidth && r.top < window.innerHeight; }")
+
+
+def eventually(condition, seconds: float = 5.0) -> bool:
+    """Poll `condition` until it holds or `seconds` pass (the sidebars open and close with transitions)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
 def change_first_control(tab, demo):
     """Move the demo's first control as a reader would: keyboard on a slider, click, or choose."""
     control = demo.locator(".ck-controls [name]").first
