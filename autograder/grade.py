@@ -146,7 +146,7 @@ class ClassGrader:
                 progress.step(student, score + (f" [{', '.join(result.flags)}]" if result.flags else ""))
         for warning in sorted(grader.warnings if grader else ()):
             self.say(f"WARNING: {warning}")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        peak = peak_memory_mib()
         self.say(f"{len(todo)} graded in {time.monotonic() - start:.0f} s; the grader's peak memory: {peak} MiB "
                  "(the notebooks ran in their own processes, within their limits)")
         ordered = [results[s] for s in chosen if s in results]
@@ -174,6 +174,18 @@ class ClassGrader:
     def say(self, text: str) -> None:
         if not self.options.quiet:
             print(text, file=sys.stderr, flush=True)
+
+
+def peak_memory_mib() -> int:
+    """This process's peak resident memory. Linux's ``VmHWM`` counts this program only; ``ru_maxrss``
+    would also count the process it was started from (the maximum carries over ``exec``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def grade(assignment: str, submissions: Path, workdir: Path, db_url: str | None = None,

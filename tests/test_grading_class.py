@@ -208,3 +208,14 @@ def test_exit_status_tells_a_grader_failure_from_a_student_failure(graded_class,
                                     capture_output=True, text=True, timeout=300)
     assert grader_failure.returncode != 0
     assert "database" in grader_failure.stdout + grader_failure.stderr
+
+
+def test_the_grader_measures_its_own_memory_not_its_parents():
+    """A grader started from a large process (pytest after the book build, a notebook server) reports
+    its own peak: Linux's ru_maxrss would carry the parent's over exec."""
+    ballast = bytearray(600 * 2**20)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: resident
+    child = subprocess.run([sys.executable, "-c", "from autograder.grade import peak_memory_mib; print(peak_memory_mib())"],
+                           capture_output=True, text=True, timeout=120)
+    assert int(child.stdout) < 500, f"the child reports {child.stdout.strip()} MiB: the parent's 600 MiB counted"
+    del ballast
