@@ -23,8 +23,8 @@ Who handed what in:
 
 The LMS's unique id is the key, so two students with one display name stay two students; the
 display name goes to the CSV. Keys are valid nbgrader ids: characters nbgrader does not allow
-are written as ``-`` and their UTF-8 bytes in hex (``José`` is ``Jos-c3-a9``), so no two names
-share a key. Should two submissions still map to one key, both are graded, under distinct keys,
+are written as ``-`` and their UTF-8 bytes in hex (``José`` is ``Jos-c3-a9``, ``名前`` is
+``_-e5-90-8d-e5-89-8d``), so no two names share a key. Should two submissions still map to one key, both are graded, under distinct keys,
 and flagged with each other's name.
 
 Whatever else is odd is resolved and reported, never dropped in silence: a renamed notebook is
@@ -66,9 +66,15 @@ class Intake:
 
 def student_id(name: str) -> str:
     """A valid nbgrader id for ``name``, different for different names: letters, digits, ``_`` and
-    ``.`` stay; every other character becomes ``-`` and its UTF-8 bytes in hex."""
-    key = "".join(c if re.fullmatch(r"[A-Za-z0-9_.]", c) and not (i == 0 and c == ".")
-                  else "".join(f"-{b:02x}" for b in c.encode()) for i, c in enumerate(name)) or "-"
+    ``.`` stay; every other character becomes ``-`` and its UTF-8 bytes in hex. A key never starts
+    with ``-`` or ``.`` (a spreadsheet would read the one as a formula, a shell the other as hidden):
+    when the first character is escaped (``_`` and ``.`` included there), the key starts with ``_``."""
+    def escaped(c: str) -> str:
+        return "".join(f"-{b:02x}" for b in c.encode())
+    if not name:
+        return "_-"
+    first = name[0] if re.fullmatch(r"[A-Za-z0-9]", name[0]) else "_" + escaped(name[0])
+    key = first + "".join(c if re.fullmatch(r"[A-Za-z0-9_.]", c) else escaped(c) for c in name[1:])
     if len(key) > MAX_KEY_LENGTH:  # a folder name must fit the file system: keep a readable start, and a hash
         key = f"{key[:MAX_KEY_LENGTH - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     return key
