@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import shutil
 import sys
 import tempfile
@@ -98,7 +99,7 @@ class SubmissionGrader:
         except Exception as error:  # the submission tripped the grader: never lose the row
             result.flag("grading error", f"the submission could not be graded ({type(error).__name__}: "
                                          f"{str(error)[:200]}); it was scored as the blank assignment")
-            notebook = self.blank(result)
+            notebook = self.blank(result, "the grader could not process it")
         try:
             self.score(notebook, result)
         except GraderError:
@@ -106,18 +107,21 @@ class SubmissionGrader:
                 raise
             result.flag("grading error", "nbgrader could not score the notebook; it was scored as the "
                                          "blank assignment")
-            self.score(self.blank(result), result)
+            self.score(self.blank(result, "nbgrader could not score it"), result)
         feedback = self.root / "feedback" / intake.student / self.assignment / f"{self.assignment}.html"
         result.feedback = str(feedback) if feedback.exists() else None
         result.seconds = round(time.monotonic() - start, 2)
         return result
 
-    def blank(self, result: StudentResult):
-        """The untouched release, judged: every test fails, and says so."""
+    def blank(self, result: StudentResult, why: str):
+        """The untouched release, judged: every test fails, and the feedback's first cell says ``why``."""
         notebook = copy.deepcopy(self.release)
         with tempfile.TemporaryDirectory() as empty:
             result.messages = {k: v for k, v in judge(notebook, self.assignment, Path(empty), self.expected,
                                                       self.tests).items() if v}
+        notebook.cells.insert(0, nbformat.v4.new_markdown_cell(
+            f"**This submission was not graded as handed in: {html.escape(why)}.** It was scored as the blank "
+            "assignment below. Ask your instructor to look at it if you think this is wrong."))
         return notebook
 
     def run_and_judge(self, path: Path, result: StudentResult):
@@ -127,7 +131,7 @@ class SubmissionGrader:
             result.flag(label)
         if notebook is None:
             result.flag("unreadable")
-            return self.blank(result)
+            return self.blank(result, "; ".join(notes) or "the file could not be read")
         notebook, notes = restore_cells(notebook, self.source, self.release)
         result.notes += notes
         if notes:

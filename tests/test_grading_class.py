@@ -123,6 +123,9 @@ def test_nothing_a_student_handed_in_reaches_the_feedback(graded_class):
     for student in ("leaks_solutions", "fifo_for_notebook", "borrows_records"):
         feedback = results[student].feedback
         assert feedback and solution_only not in Path(feedback).read_text()
+    unreadable = Path(results["corrupted_json"].feedback).read_text()
+    assert "not graded as handed in" in unreadable and "not valid JSON" in unreadable, \
+        "the feedback says why a broken file scored nothing"
     feedback = Path(results["display_updates"].feedback)
     assert feedback.stat().st_size < 20 * 2**20, "display updates count against the output limit"
 
