@@ -20,7 +20,7 @@ import torch
 from nbformat.v4 import new_output
 
 from autograder.checks import UNSTORABLE, compare_case, grading_device, group_of, record_path, where_of
-from autograder.outputs import error_output
+from autograder.outputs import error_output, message_output
 from autograder.untrusted import Refused, read_bytes
 
 HIDDEN_CHECK = re.compile(r"""check_against_reference\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']""")
@@ -139,7 +139,7 @@ def _score_groups(cell, groups: dict[tuple[str, str], str | None], points: float
     earned = round(points * passed / len(groups), 2)
     summary = (f"partial credit: {passed} of {len(groups)} groups of hidden cases passed, "
                f"{earned:g} of {points:g} points. What failed:\n{message}")
-    cell.outputs[:0] = [new_output("stream", name="stdout", text=summary + "\n"),
+    cell.outputs[:0] = [message_output(summary),
                         new_output("execute_result", data={"text/plain": f"{earned:g}"}, execution_count=1)]
     return summary
 
