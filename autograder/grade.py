@@ -30,7 +30,7 @@ from autograder import sandbox
 from autograder.course import release_notebook, source_notebook
 from autograder.expected import build_expected
 from autograder.intake import Intake, collect
-from autograder.nbgrader_run import nbgrader, nbgrader_api, prepare_course_root
+from autograder.nbgrader_run import generate_assignment, nbgrader_api, prepare_course_root
 from autograder.pipeline import GraderError, StudentResult, SubmissionGrader, digest
 from autograder.repair import nbgrader_meta
 from autograder.reports import Progress, summary, write_csv
@@ -86,11 +86,11 @@ class ClassGrader:
     def prepare(self) -> SubmissionGrader:
         """The gradebook, the release in it and the reference's outputs: what grading needs."""
         if self.submission_grader is None:
-            nbgrader(self.root, "generate_assignment", self.assignment, "--force",
-                     f"--CourseDirectory.db_url={self.db_url}")
+            api = nbgrader_api(self.root, self.db_url)
+            generate_assignment(api, self.assignment)
             expected_file = build_expected(self.assignment, self.root / "expected")
             self.submission_grader = SubmissionGrader(
-                self.assignment, self.root, nbgrader_api(self.root, self.db_url), self.db_url, expected_file,
+                self.assignment, self.root, api, self.db_url, expected_file,
                 torch.load(expected_file, weights_only=True), self.source, self.release, self.tests,
                 self.options.limits)
         return self.submission_grader

@@ -1,9 +1,6 @@
-"""Run nbgrader's command-line apps on a working folder laid out as nbgrader expects."""
+"""nbgrader's Python API on a working folder laid out as nbgrader expects."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,23 +19,23 @@ def prepare_course_root(root: Path) -> Path:
     return root
 
 
-def nbgrader(root: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """``nbgrader ARGS`` with the course's config, in ``root``; output captured."""
-    command = [str(Path(sys.executable).with_name("nbgrader")), *args,
-               f"--CourseDirectory.root={root}", f"--JupyterApp.config_file={NBGRADER_CONFIG}"]
-    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
-    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                            env={**os.environ, "PATH": path, **(env or {})})
-    if check and result.returncode != 0:
-        raise RuntimeError(f"nbgrader {args[0]} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+def alembic_head() -> str:
+    """The gradebook schema's revision, as ``nbgrader.api.get_alembic_version`` finds it, without
+    the ``alembic heads`` process it starts for every new gradebook (up to 7 s on a busy machine)."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
-def nbgrader_api(root: Path, db_url: str):
-    """nbgrader's Python API on ``root`` with the course's config, for the per-student steps of a
-    class (no process start-up per student). Executing is off: the grader runs notebooks itself,
+def nbgrader_api(root: Path, db_url: str | None = None):
+    """nbgrader's Python API on ``root`` with the course's config: no process start-up per step
+    (the command line takes seconds to start). Executing is off: the grader runs notebooks itself,
     in the sandbox, and nbgrader scores them from their outputs (``autograde --no-execute``)."""
+    import nbgrader.api
     from nbgrader.apps import NbGraderAPI
     from sqlalchemy.exc import SAWarning
     from traitlets.config.loader import PyFileConfigLoader
@@ -47,9 +44,19 @@ def nbgrader_api(root: Path, db_url: str):
     # adds a moment later; the gradebook ends up right (the tests read it back), the warning is noise
     warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
+    nbgrader.api.get_alembic_version = alembic_head
     config = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
     config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = db_url
+    if db_url is not None:
+        config.CourseDirectory.db_url = db_url
     config.Execute.enabled = False
     config.ClearOutput.enabled = False
     return NbGraderAPI(config=config)
+
+
+def generate_assignment(api, assignment: str) -> None:
+    """``nbgrader generate_assignment --force`` through ``api``: the release and its gradebook entry."""
+    outcome = api.generate_assignment(assignment, force=True)
+    if not outcome["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment failed for {assignment}:\n"
+                           f"{outcome.get('error', '')}{outcome.get('log', '')[-4000:]}")

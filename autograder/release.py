@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 
 from autograder.course import NOTEBOOKS, assignments
-from autograder.nbgrader_run import nbgrader, prepare_course_root
+from autograder.nbgrader_run import generate_assignment, nbgrader_api, prepare_course_root
 
 
 def generate_release(assignment: str, root: Path) -> Path:
     """Run ``nbgrader generate_assignment`` in ``root``; return the generated folder."""
-    nbgrader(prepare_course_root(root), "generate_assignment", assignment, "--force")
+    generate_assignment(nbgrader_api(prepare_course_root(root)), assignment)
     return root / "release" / assignment
 
 

@@ -295,8 +295,9 @@ CLASS = {
     "deeply_nested_code": (with_cells(nbformat.v4.new_code_cell("x = " + "[" * 200_000 + "]" * 200_000)), 10, [], ""),
     "broken_nbgrader_metadata": (broken_nbgrader_metadata, 10, [], ""),
     "linked_notebook": (linked_notebook, None, ["no notebook"], "a link"),
-    # names in any script, and names that differ only where nbgrader ids cannot
-    "José": (lambda f: write(f, filled_release(A)), 10, [], ""),
+    "empty_folder": (lambda f: f.mkdir(parents=True), None, ["no notebook"], "no notebook in the submission"),
+    # names in any script, and names that differ only where nbgrader ids cannot; a renamed notebook
+    "José": (lambda f: write(f, filled_release(A), name="my copy (1).ipynb"), 10, [], "my copy (1).ipynb"),
     "Jos_": (lambda f: write(f, filled_release(A, solved=False)), 0, [], ""),
     "名前": (lambda f: write(f, filled_release(A, {"pe": wrong_answers(A).WRONG["pe"]})), 8, [], ""),
 }
