@@ -269,7 +269,8 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
     """Raise AssertionError describing the first difference between ``got`` and ``want``.
 
     Floating-point values are compared within the tolerance of ``precision`` (the case's inputs) on
-    ``device`` (where ``got`` was computed), loosened by ``rtol``/``atol`` if given; integers,
+    ``device`` (where ``got`` was computed), loosened by ``rtol``/``atol`` if given; an infinity or a
+    NaN matches only the same infinity or a NaN where the reference has one; integers,
     booleans, strings and integer tensors exactly. ``names`` names the parts of a tuple result
     ("output", "weights") in messages. With ``check_device``, a tensor result must be on ``device``.
     """
@@ -319,7 +320,12 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
         default_rtol, default_atol = tolerance(device, precision)
         rtol = default_rtol if rtol is None else max(rtol, default_rtol)
         atol = default_atol if atol is None else max(atol, default_atol)
-        if not math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=atol):
+        got, want = float(got), float(want)
+        if math.isfinite(want):
+            same = math.isclose(got, want, rel_tol=rtol, abs_tol=atol)
+        else:  # an infinity or a NaN, reproduced
+            same = got == want or math.isnan(got) and math.isnan(want)
+        if not same:
             raise AssertionError(f"{where}: differs from the reference by {abs(float(got) - float(want)):.3g} "
                                  f"(allowed: {atol:g} + {rtol:g}·|reference|)")
         return
@@ -345,7 +351,8 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
         raise AssertionError(f"{where}: {int(torch.isnan(got64).sum())} entries are NaN "
                              "(overflow in exp? masked rows?)")
     diff = (got64 - want64).abs()
-    bad = ~(diff <= atol + rtol * want64.abs())
+    reproduced = (got64 == want64) | (torch.isnan(got64) & torch.isnan(want64))  # infinities and NaNs too
+    bad = torch.where(torch.isfinite(want64), ~(diff <= atol + rtol * want64.abs()), ~reproduced)
     if bad.any():
         worst = tuple(int(i) for i in torch.unravel_index(torch.nan_to_num(diff, nan=float("inf")).argmax(), diff.shape))
         raise AssertionError(

@@ -85,6 +85,29 @@ def test_compare_says_what_differs(got, message):
         compare(got, torch.tensor([1.0, 2.0, 3.0]), "x", torch.device("cpu"), None, None)
 
 
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize("got, want, same", [
+    (torch.tensor([1.0, INF, -INF, NAN]), torch.tensor([1.0, INF, -INF, NAN]), True),
+    (torch.tensor([1.0, INF]), torch.tensor([1.0, -INF]), False),
+    (torch.tensor([1.0, 1e30]), torch.tensor([1.0, INF]), False),
+    (torch.tensor([NAN, 2.0]), torch.tensor([NAN, NAN]), False),
+    (torch.tensor([0.0, 2.0]), torch.tensor([NAN, 2.0]), False),
+    (NAN, torch.tensor(NAN), True),
+    (INF, INF, True),
+    (1.0, NAN, False),
+    (INF, -INF, False),
+])
+def test_non_finite_results_match_only_the_same_non_finite_results(got, want, same):
+    """A clipped gradient's norm can be inf or NaN; reproducing the reference's is right, and nothing else is."""
+    if same:
+        compare(got, want, "x", torch.device("cpu"))
+    else:
+        with pytest.raises(AssertionError):
+            compare(got, want, "x", torch.device("cpu"))
+
+
 def test_tolerances_are_looser_on_cuda_than_on_the_cpu():
     cpu, cuda = tolerance(torch.device("cpu"), torch.float32), tolerance(torch.device("cuda"), torch.float32)
     assert cuda[0] > cpu[0] and cuda[1] > cpu[1]
