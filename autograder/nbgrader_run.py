@@ -31,6 +31,13 @@ def alembic_head() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+def course_config():
+    """The course's nbgrader configuration (autograder/nbgrader_config.py), as traitlets loads it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+
+
 def nbgrader_api(root: Path, db_url: str | None = None):
     """nbgrader's Python API on ``root`` with the course's config: no process start-up per step
     (the command line takes seconds to start). Executing is off: the grader runs notebooks itself,
@@ -38,14 +45,13 @@ def nbgrader_api(root: Path, db_url: str | None = None):
     import nbgrader.api
     from nbgrader.apps import NbGraderAPI
     from sqlalchemy.exc import SAWarning
-    from traitlets.config.loader import PyFileConfigLoader
 
     # nbgrader 0.9 on SQLAlchemy 2 warns at every autograde that an autoflush skipped an object it
     # adds a moment later; the gradebook ends up right (the tests read it back), the warning is noise
     warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
     nbgrader.api.get_alembic_version = alembic_head
-    config = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+    config = course_config()
     config.CourseDirectory.root = str(root)
     if db_url is not None:
         config.CourseDirectory.db_url = db_url
