@@ -21,6 +21,10 @@ Displaying the result gives the front end two renderings of the same demo:
 
 Because the static page holds one image per state, keep the product of the controls' sizes
 small (``MAX_STATES``).
+
+Text (generated samples, tables of numbers) is shown as text, not as a picture of it:
+``interactive_html(render, **controls)`` takes a ``render(**settings) -> str`` of HTML and
+pre-renders each state as HTML, with the same controls.
 """
 from __future__ import annotations
 
@@ -171,12 +175,12 @@ def figure_to_png(fig, dpi: int = 80) -> bytes:
 
 
 @dataclass
-class InteractiveFigure:
-    """A figure redrawn from discrete controls; see the module docstring."""
+class _Interactive:
+    """What a figure demo and a text demo share: the controls, their states, and both renderings.
+    A subclass says how one state is drawn (``frame``) and shown live (``live_output``, ``show``)."""
 
     render: Callable[..., Any]
     controls: dict[str, Control]
-    dpi: int = 80
     _serial: int = field(default=0, repr=False)
 
     def states(self) -> list[tuple[int, ...]]:
@@ -186,6 +190,10 @@ class InteractiveFigure:
     def values_of(self, state: Sequence[int]) -> dict[str, Any]:
         return {name: c.values[i] for (name, c), i in zip(self.controls.items(), state)}
 
+    def frame(self, values: dict[str, Any], key: str, hidden: str, alt: str) -> tuple[str, bytes]:
+        """(the HTML of one pre-rendered state, the bytes that identify it)"""
+        raise NotImplementedError
+
     def static_html(self) -> str:
         states = self.states()
         if len(states) > MAX_STATES:
@@ -194,13 +202,12 @@ class InteractiveFigure:
         frames = []
         digest = hashlib.sha1(f"{self.render.__qualname__}:{self._serial}".encode())
         for state in states:
-            png = figure_to_png(self.render(**self.values_of(state)), self.dpi)
-            digest.update(png)
-            key = "-".join(map(str, state))
-            hidden = "" if state == initial else " hidden"
-            alt = ", ".join(f"{c.label}: {v}" for c, v in zip(self.controls.values(), self.values_of(state).values()))
-            frames.append(f'<img class="ck-frame" data-key="{key}"{hidden} alt="{html.escape(alt)}" '
-                          f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+            values = self.values_of(state)
+            alt = ", ".join(f"{c.label}: {v}" for c, v in zip(self.controls.values(), values.values()))
+            frame, content = self.frame(values, "-".join(map(str, state)), "" if state == initial else " hidden",
+                                        html.escape(alt))
+            digest.update(content)
+            frames.append(frame)
         uid = "ck-" + digest.hexdigest()[:12]
         controls = "".join(c.static(name) for name, c in self.controls.items())
         return (f'{_STYLE}<div class="ck-demo" id="{uid}">'
@@ -208,19 +215,20 @@ class InteractiveFigure:
                 f'<div class="ck-frames">{"".join(frames)}</div></div>'
                 + _SCRIPT % {"uid": uid})
 
+    def live_output(self):
+        raise NotImplementedError
+
+    def show(self, out, values: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def live_widget(self):
         import ipywidgets as W
-        from IPython.display import display
 
         widgets = {name: c.live() for name, c in self.controls.items()}
-        out = W.Output()
+        out = self.live_output()
 
         def redraw(_change=None):
-            with out:
-                out.clear_output(wait=True)
-                fig = self.render(**{name: w.value for name, w in widgets.items()})
-                display(fig)
-                plt.close(fig)
+            self.show(out, {name: w.value for name, w in widgets.items()})
 
         for w in widgets.values():
             w.observe(redraw, names="value")
@@ -228,7 +236,7 @@ class InteractiveFigure:
         return W.VBox([W.HBox(list(widgets.values()), layout=W.Layout(flex_flow="row wrap")), out])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = {"text/plain": f"<interactive figure: {', '.join(self.controls)}>",
+        bundle = {"text/plain": f"<interactive {self.kind}: {', '.join(self.controls)}>",
                   "text/html": self.static_html()}
         try:
             bundle.update(self.live_widget()._repr_mimebundle_())
@@ -237,9 +245,61 @@ class InteractiveFigure:
         return bundle
 
 
+@dataclass
+class InteractiveFigure(_Interactive):
+    """A figure redrawn from discrete controls; see the module docstring."""
+
+    dpi: int = 80
+    kind = "figure"
+
+    def frame(self, values, key, hidden, alt):
+        png = figure_to_png(self.render(**values), self.dpi)
+        return (f'<img class="ck-frame" data-key="{key}"{hidden} alt="{alt}" '
+                f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'), png
+
+    def live_output(self):
+        import ipywidgets as W
+
+        return W.Output()
+
+    def show(self, out, values):
+        from IPython.display import display
+
+        with out:
+            out.clear_output(wait=True)
+            fig = self.render(**values)
+            display(fig)
+            plt.close(fig)
+
+
+@dataclass
+class InteractiveHTML(_Interactive):
+    """Text (or any HTML) redrawn from discrete controls: shown as text, selectable and searchable,
+    not as a picture of it. ``render(**settings)`` returns an HTML string."""
+
+    kind = "text"
+
+    def frame(self, values, key, hidden, alt):
+        body = self.render(**values)
+        return f'<div class="ck-frame" data-key="{key}"{hidden} aria-label="{alt}">{body}</div>', body.encode()
+
+    def live_output(self):
+        import ipywidgets as W
+
+        return W.HTML()
+
+    def show(self, out, values):
+        out.value = self.render(**values)
+
+
 _counter = itertools.count()
 
 
 def interactive_figure(render: Callable[..., Any], dpi: int = 80, **controls: Control) -> InteractiveFigure:
     """Wrap ``render(**settings) -> Figure`` with controls; display the result to show it."""
-    return InteractiveFigure(render, dict(controls), dpi=dpi, _serial=next(_counter))
+    return InteractiveFigure(render, dict(controls), _serial=next(_counter), dpi=dpi)
+
+
+def interactive_html(render: Callable[..., str], **controls: Control) -> InteractiveHTML:
+    """Wrap ``render(**settings) -> str`` (HTML: generated text, a table) with controls; display it."""
+    return InteractiveHTML(render, dict(controls), _serial=next(_counter))

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from coursekit.widgets import MAX_STATES, Dropdown, Slider, Toggle, interactive_figure
+from coursekit.widgets import MAX_STATES, Dropdown, Slider, Toggle, interactive_figure, interactive_html
 
 
 def draw(a, b, c):
@@ -59,3 +59,15 @@ def test_too_many_states_is_refused():
                                   c=Dropdown("c", {"r": "r"}))
     with pytest.raises(ValueError, match="states"):
         too_many.static_html()
+
+
+def test_a_text_demo_shows_its_states_as_text():
+    demo = interactive_html(lambda word, loud: f"<p>{word.upper() if loud else word}</p>",
+                            word=Dropdown("word", {"manga": "manga", "banco": "banco"}), loud=Toggle("loud", value=True))
+    html = demo.static_html()
+    frames = re.findall(r'<div class="ck-frame" data-key="([\d-]+)"( hidden)? aria-label="[^"]*"><p>(\w+)</p></div>', html)
+    assert {(k, text) for k, _, text in frames} == {("0-0", "manga"), ("0-1", "MANGA"), ("1-0", "banco"),
+                                                    ("1-1", "BANCO")}
+    assert [k for k, hidden, _ in frames if not hidden] == ["0-1"]
+    assert "<img" not in html and "ck-frame" in html
+    assert "application/vnd.jupyter.widget-view+json" in demo._repr_mimebundle_()
