@@ -3,6 +3,7 @@
 #   make test     the whole test suite (what CI runs)
 #   make release  regenerate notebooks/ (student versions) from solutions/
 #   make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path/to/submissions [WORKERS=n] [GRADE_OPTS="--cell-timeout 30 ..."]
+#   make workspace         students: copy the exercise notebooks into my-work/ (git-ignored), never overwriting
 #   make student-edition   what students get (notebooks, coursekit, the book; no solutions) -> _build/student-edition
 #   make gpu-check         on a machine with a GPU: every hidden case on CUDA, a small class graded, every page run
 #   make gpu-wheels        here, with network: the wheels a GPU machine without network lacks -> .whl/
@@ -17,8 +18,9 @@ SUBMISSIONS ?=
 WORKDIR     ?= .grading
 WORKERS     ?= $(shell nproc 2>/dev/null || echo 1)
 GRADE_OPTS  ?=
+WORKSPACE   ?= my-work
 
-.PHONY: venv book test release grade student-edition gpu-check gpu-wheels system-packages clean
+.PHONY: venv book test release grade workspace student-edition gpu-check gpu-wheels system-packages clean
 
 venv: $(STAMP)
 
@@ -52,6 +54,15 @@ release: $(STAMP)
 grade: $(STAMP) system-packages
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=07_self_attention SUBMISSIONS=path"; exit 2; }
 	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --workdir $(WORKDIR) --workers $(WORKERS) $(GRADE_OPTS)
+
+# A student's own copies of the exercise notebooks, in a folder git ignores: `git pull` updates
+# notebooks/ and never conflicts with your work. Run it again after an update: it copies what is new
+# (a chapter added since) and leaves every file already in $(WORKSPACE)/ as it is.
+workspace:
+	@mkdir -p "$(WORKSPACE)"; find notebooks -type f ! -path '*/.ipynb_checkpoints/*' | sort | while read -r f; do \
+	  t="$(WORKSPACE)/$${f#notebooks/}"; \
+	  if [ ! -e "$$t" ]; then mkdir -p "$$(dirname "$$t")" && cp -p "$$f" "$$t" && echo "new: $$t"; fi; done; \
+	echo "your notebooks: $(WORKSPACE)/ (kept as they are; open them with: $(BIN)/jupyter lab $(WORKSPACE)/)"
 
 student-edition: book
 	$(BIN)/python -m autograder student-edition _build/student-edition --book _build/html

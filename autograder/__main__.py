@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     p.add_argument("--shard", help="grade the i-th of n deterministic slices of the class, e.g. 2/8")
     p.add_argument("--student", action="append", help="grade (again) only this student; repeatable")
     p.add_argument("--regrade", action="store_true", help="grade again what an earlier run finished")
+    p.add_argument("--due", help='the due date, e.g. "2025-03-14 23:59 UTC": a submission whose timestamp.txt '
+                                 "is later loses points by the rule in autograder/nbgrader_config.py")
     p.add_argument("--student-pattern", help="for a zip: regex with a (?P<student>...) group, "
                                              "matched in each file name (default: up to the first '_')")
     default = Limits()
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
                         disk_bytes=args.scratch_mb * 2**20)
         options = Options(workers=args.workers, shard=parse_shard(args.shard) if args.shard else None,
                           students=args.student, regrade=args.regrade, limits=limits,
-                          student_pattern=args.student_pattern)
+                          student_pattern=args.student_pattern, due=args.due)
         try:
             grade(args.assignment, args.submissions, args.workdir, db_url=args.db, options=options)
         except GraderError as error:

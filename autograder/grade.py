@@ -25,13 +25,14 @@ from pathlib import Path
 
 import nbformat
 import torch
+from nbgrader.api import Gradebook
 
 from autograder import sandbox
 from autograder.course import release_notebook, source_notebook
 from autograder.expected import build_expected
 from autograder.intake import Intake, collect
 from autograder.nbgrader_run import generate_assignment, nbgrader_api, prepare_course_root
-from autograder.pipeline import GraderError, StudentResult, SubmissionGrader, digest
+from autograder.pipeline import GraderError, StudentResult, SubmissionGrader, digest, submitted_at
 from autograder.repair import nbgrader_meta
 from autograder.reports import Progress, summary, write_csv
 
@@ -47,6 +48,7 @@ class Options:
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     student_pattern: str | None = None
     quiet: bool = False
+    due: str | None = None                   # the due date ("2025-03-14 23:59 UTC"): kept in the gradebook
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -88,6 +90,9 @@ class ClassGrader:
         if self.submission_grader is None:
             api = nbgrader_api(self.root, self.db_url)
             generate_assignment(api, self.assignment)
+            if self.options.due:  # what nbgrader's late penalty counts from (autograder.late)
+                with Gradebook(self.db_url) as gradebook:
+                    gradebook.update_or_create_assignment(self.assignment, duedate=self.options.due)
             expected_file = build_expected(self.assignment, self.root / "expected")
             self.submission_grader = SubmissionGrader(
                 self.assignment, self.root, api, self.db_url, expected_file,
@@ -105,7 +110,8 @@ class ClassGrader:
         if self.options.regrade or not path.exists():
             return None
         data = json.loads(path.read_text())
-        return StudentResult(**data) if data.get("digest") == digest(intake.notebook) else None
+        unchanged = data.get("digest") == digest(intake.notebook) and data.get("submitted", "") == submitted_at(intake)
+        return StudentResult(**data) if unchanged else None
 
     def run(self, submissions: Path) -> list[StudentResult]:
         intakes = collect(submissions, self.assignment, self.root / "intake", self.options.student_pattern)

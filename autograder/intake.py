@@ -27,12 +27,23 @@ are written as ``-`` and their UTF-8 bytes in hex (``José`` is ``Jos-c3-a9``, `
 ``_-e5-90-8d-e5-89-8d``), so no two names share a key. Should two submissions still map to one key, both are graded, under distinct keys,
 and flagged with each other's name.
 
+Submission times: nbgrader's ``timestamp.txt`` (what ``nbgrader submit`` writes and ``nbgrader
+collect`` keeps in ``submitted/<student>/<assignment>/``), next to the graded notebook or at the top
+of the student's folder, in a folder of submissions or a zip, is the submission's time; the
+``submission_secret.txt`` beside it is kept too, so that ``nbgrader release_feedback`` can hand the
+feedback back through the exchange. Nothing else is taken as a submission time: a zip entry's date
+is whatever the machine that made the zip wrote (local time, no time zone, two-second steps; the
+LMS's packing time or the file's own), and a file's modification time is the copy's. Those only
+choose the newest of several uploads. Canvas's ``_LATE_`` marker is noted, with no penalty computed
+here (the zip holds no time; the LMS applies its own late policy).
+
 Whatever else is odd is resolved and reported, never dropped in silence: a renamed notebook is
 graded, of several uploads the newest is graded and the others are listed, extra files are listed,
 a student with no notebook is reported.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import re
@@ -53,6 +64,8 @@ MAX_TOTAL_BYTES = 1 << 30
 MAX_FILE_BYTES = 32 << 20
 MAX_KEY_LENGTH = 96
 UNUSED = {".ipynb_checkpoints", "__MACOSX"}
+TIMESTAMP, SECRET = "timestamp.txt", "submission_secret.txt"  # nbgrader's, beside the notebook
+SECRET_FORM = re.compile(r"[0-9A-Za-z_-]{1,256}")
 
 
 @dataclass
@@ -62,6 +75,29 @@ class Intake:
     name: str = ""                         # as the LMS or the folder wrote it
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    timestamp: datetime.datetime | None = None  # when it was handed in (UTC), from timestamp.txt
+    secret: str | None = None                    # nbgrader's submission_secret.txt, for release_feedback
+
+
+def read_timestamp(folder: Path, notebook: Path | None) -> tuple[datetime.datetime | None, str | None, list[str]]:
+    """(the submission's time in UTC, its nbgrader secret, notes) from nbgrader's files beside the
+    notebook or at the top of the student's ``folder``."""
+    from nbgrader.utils import parse_utc
+
+    places = [p for p in (notebook.parent if notebook else None, folder) if p is not None]
+    timestamp, secret, notes = None, None, []
+    stamp = next((p / TIMESTAMP for p in places if (p / TIMESTAMP).is_file()), None)
+    if stamp is not None:
+        text = stamp.read_bytes()[:100].decode("utf-8", "replace").strip()
+        try:
+            timestamp = parse_utc(text).replace(tzinfo=datetime.timezone.utc)
+        except (ValueError, OverflowError):
+            notes.append(f"{TIMESTAMP} holds no time ({text[:40]!r}): no submission time, so no late penalty")
+        else:
+            found = stamp.parent / SECRET
+            text = found.read_bytes()[:300].decode("ascii", "replace").strip() if found.is_file() else ""
+            secret = text if SECRET_FORM.fullmatch(text) else None
+    return timestamp, secret, notes
 
 
 def student_id(name: str) -> str:
@@ -85,7 +121,7 @@ def choose_notebook(files: list[Path], assignment: str, base: Path) -> tuple[Pat
     files = [f for f in files if not UNUSED & set(f.parts) and not f.name.startswith("._")]
     notebooks = [f for f in files if f.suffix == ".ipynb"]
     notes = []
-    extra = sorted(str(f.relative_to(base)) for f in files if f.suffix != ".ipynb")
+    extra = sorted(str(f.relative_to(base)) for f in files if f.suffix != ".ipynb" and f.name not in (TIMESTAMP, SECRET))
     if extra:
         notes.append("extra files ignored: " + ", ".join(extra))
     if not notebooks:
@@ -155,8 +191,9 @@ class Unpacker:
             folder = self.target / key
             files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
             notebook, notes = choose_notebook(files, assignment, folder)
-            intakes[key] = Intake(key, notebook, self.names[key], self.notes[key] + notes,
-                                  ["id collision"] if key in self.collisions else [])
+            timestamp, secret, stamp_notes = read_timestamp(folder, notebook) if folder.exists() else (None, None, [])
+            intakes[key] = Intake(key, notebook, self.names[key], self.notes[key] + notes + stamp_notes,
+                                  ["id collision"] if key in self.collisions else [], timestamp, secret)
         return intakes
 
 
@@ -231,6 +268,10 @@ def from_zip(archive: Path, assignment: str, unpack_to: Path, pattern: str | Non
                                    else f"{name!r} (id {key}) in the zip")
             if UNUSED & set(below.parts):
                 continue
+            canvas = None if regex or len(path.parts) > 1 else CANVAS.match(path.name)
+            if canvas and canvas["late"] and not any("marks this submission late" in n for n in unpacker.notes[key]):
+                unpacker.notes[key].append("Canvas marks this submission late; its zip holds no submission time, so "
+                                           "no late penalty was computed here (Canvas applies its own late policy)")
             data = _read_member(zf, info, min(MAX_FILE_BYTES, MAX_TOTAL_BYTES - unpacker.total))
             if data is None:
                 unpacker.notes[key].append(f"{below} refused: larger than {MAX_FILE_BYTES >> 20} MiB "

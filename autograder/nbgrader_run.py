@@ -42,7 +42,6 @@ def nbgrader_api(root: Path, db_url: str | None = None):
     """nbgrader's Python API on ``root`` with the course's config: no process start-up per step
     (the command line takes seconds to start). Executing is off: the grader runs notebooks itself,
     in the sandbox, and nbgrader scores them from their outputs (``autograde --no-execute``)."""
-    import nbgrader.api
     from nbgrader.apps import NbGraderAPI
     from sqlalchemy.exc import SAWarning
 
@@ -50,8 +49,7 @@ def nbgrader_api(root: Path, db_url: str | None = None):
     # adds a moment later; the gradebook ends up right (the tests read it back), the warning is noise
     warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.api")
 
-    nbgrader.api.get_alembic_version = alembic_head
-    config = course_config()
+    config = course_config()  # which also tells nbgrader the schema revision in-process (alembic_head)
     config.CourseDirectory.root = str(root)
     if db_url is not None:
         config.CourseDirectory.db_url = db_url

@@ -7,7 +7,11 @@
 3. its outputs come back onto the grader's own copy as checked data (``autograder.executed``), and
    are judged against the reference's outputs (``autograder.verdict``);
 4. ``nbgrader autograde --no-execute`` scores the judged notebook into the gradebook and
-   ``nbgrader generate_feedback`` writes the student's page (one writer at a time: SQLite).
+   ``nbgrader generate_feedback`` writes the student's page (one writer at a time: SQLite). The
+   submission's time and nbgrader secret, when intake found them, go beside the judged notebook as
+   nbgrader's ``timestamp.txt`` and ``submission_secret.txt``: autograde records the time and the
+   course's late penalty (``autograder.late``), and ``nbgrader release_feedback`` can hand the
+   feedback back through the exchange.
 
 Whatever a student hands in ends as a graded row: if something in it trips the grader anyway, the
 submission is scored as the blank assignment and flagged "grading error" with the reason. Only a
@@ -56,6 +60,8 @@ class StudentResult:
     digest: str = ""                                          # of the file handed in
     feedback: str | None = None
     name: str = ""                                            # the display name the LMS or folder gave
+    submitted: str = ""                                       # when it was handed in (UTC), if known
+    late_penalty: float = 0.0                                 # points taken off ``score`` for lateness
 
     @property
     def flagged(self) -> bool:
@@ -72,6 +78,11 @@ def digest(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path else "no notebook"
 
 
+def submitted_at(intake: Intake) -> str:
+    """When ``intake`` was handed in, as nbgrader writes it in timestamp.txt (UTC), or ""."""
+    return f"{intake.timestamp:%Y-%m-%d %H:%M:%S.%f} UTC" if intake.timestamp else ""
+
+
 class SubmissionGrader:
     """What grading any one submission of ``assignment`` needs, set up once for the class."""
 
@@ -86,7 +97,9 @@ class SubmissionGrader:
     def grade(self, intake: Intake) -> StudentResult:
         start = time.monotonic()
         result = StudentResult(intake.student, notes=list(intake.notes), flags=list(intake.flags),
-                               digest=digest(intake.notebook), name=intake.name)
+                               digest=digest(intake.notebook), name=intake.name,
+                               submitted=submitted_at(intake))
+        beside = {"timestamp.txt": result.submitted, "submission_secret.txt": intake.secret or ""}
         if intake.notebook is None:
             result.flag("no notebook")
             return result
@@ -101,13 +114,13 @@ class SubmissionGrader:
                                          f"{str(error)[:200]}); it was scored as the blank assignment")
             notebook = self.blank(result, "the grader could not process it")
         try:
-            self.score(notebook, result)
+            self.score(notebook, result, beside)
         except GraderError:
             if "grading error" in result.flags:
                 raise
             result.flag("grading error", "nbgrader could not score the notebook; it was scored as the "
                                          "blank assignment")
-            self.score(self.blank(result, "nbgrader could not score it"), result)
+            self.score(self.blank(result, "nbgrader could not score it"), result, beside)
         feedback = self.root / "feedback" / intake.student / self.assignment / f"{self.assignment}.html"
         result.feedback = str(feedback) if feedback.exists() else None
         result.seconds = round(time.monotonic() - start, 2)
@@ -176,11 +189,14 @@ class SubmissionGrader:
             result.flag("did not run", f"the notebook produced no results: {error} (the sandbox reported: {last})")
         flag_outputs(notebook, result)
 
-    def score(self, notebook, result: StudentResult) -> None:
+    def score(self, notebook, result: StudentResult, beside: dict[str, str] | None = None) -> None:
         submitted = self.root / "submitted" / result.student / self.assignment
         shutil.rmtree(submitted, ignore_errors=True)
         submitted.mkdir(parents=True)
         nbformat.write(notebook, submitted / f"{self.assignment}.ipynb")
+        for name, text in (beside or {}).items():  # nbgrader's files: the time, the secret
+            if text:
+                (submitted / name).write_text(text)
         with self.db_lock:
             for step in (self.api.autograde, self.api.generate_feedback):
                 outcome = step(self.assignment, result.student, force=True)
@@ -195,8 +211,15 @@ class SubmissionGrader:
                 submission = gradebook.find_submission_notebook(self.assignment, self.assignment, result.student)
             except MissingEntry:
                 raise GraderError(f"no gradebook entry for {result.student} after autograding") from None
-            result.score, result.max_score = float(submission.score), float(submission.max_score)
+            result.late_penalty = float(submission.late_submission_penalty or 0.0)
+            result.score = float(submission.score) - result.late_penalty
+            result.max_score = float(submission.max_score)
             result.tests = {g.name: float(g.score) for g in submission.grades if g.cell_type == "code"}
+            if result.late_penalty:
+                days = submission.assignment.total_seconds_late / 86400
+                result.flag("late", f"handed in {result.submitted}, {days:.2f} days after the due date "
+                                    f"({submission.assignment.duedate:%Y-%m-%d %H:%M} UTC): "
+                                    f"{result.late_penalty:g} points off")
 
 
 def flag_outputs(notebook, result: StudentResult) -> None:

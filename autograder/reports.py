@@ -33,12 +33,13 @@ def _inert(text: str) -> str:
 def write_csv(path: Path, points: dict[str, float], results: list[StudentResult]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "name", *points, "score", "max_score", "flags", "notes"])
+        writer.writerow(["student", "name", *points, "late_penalty", "score", "max_score", "submitted", "flags",
+                         "notes"])
         for r in results:
             writer.writerow([_inert(r.student), _inert(r.name),
                              *(r.tests.get(t, 0.0 if r.score is not None else "") for t in points),
-                             "" if r.score is None else r.score, sum(points.values()),
-                             "; ".join(r.flags), _inert("; ".join(r.notes))])
+                             r.late_penalty if r.late_penalty else "", "" if r.score is None else r.score,
+                             sum(points.values()), r.submitted, "; ".join(r.flags), _inert("; ".join(r.notes))])
 
 
 def _md(text: str) -> str:

@@ -168,3 +168,35 @@ def test_the_grades_csv_holds_no_formulas(tmp_path):
                                                              notes=["-cmd|' /C calc'!A0"])])
     row = (tmp_path / "g.csv").read_text().splitlines()[1]
     assert row.startswith("'=1+1,'@SUM(A1),") and "'-cmd" in row
+
+
+def test_submission_times_come_from_nbgrader_timestamps_only(tmp_path):
+    """nbgrader's timestamp.txt (and its secret) beside the notebook, in a collected folder or a zip,
+    is the submission time; zip entry dates and file times never are; Canvas's LATE is noted."""
+    collected = tmp_path / "submitted"  # as `nbgrader collect` leaves it
+    for student, stamp in (("alice", "2025-03-14 22:00:00.000001 UTC"), ("bob", "not a time")):
+        folder = collected / student / A
+        folder.mkdir(parents=True)
+        (folder / f"{A}.ipynb").write_bytes(NOTEBOOK)
+        (folder / "timestamp.txt").write_text(stamp)
+        (folder / "submission_secret.txt").write_text("ab12" * 32)
+    (collected / "carol").mkdir()
+    (collected / "carol" / f"{A}.ipynb").write_bytes(NOTEBOOK)
+    intakes = collect(collected, A, tmp_path / "out")
+    assert str(intakes["alice"].timestamp) == "2025-03-14 22:00:00.000001+00:00"
+    assert intakes["alice"].secret == "ab12" * 32
+    assert not any("extra files" in n for n in intakes["alice"].notes), "nbgrader's own files are not extras"
+    assert intakes["bob"].timestamp is None and any("holds no time" in n for n in intakes["bob"].notes)
+    assert intakes["carol"].timestamp is None and intakes["carol"].secret is None
+
+    archive = tmp_path / "lms.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"dave/{A}.ipynb", NOTEBOOK)
+        zf.writestr("dave/timestamp.txt", "2025-03-15 01:00:00 UTC")
+        zf.writestr(zipfile.ZipInfo(f"erin/{A}.ipynb", date_time=(2030, 1, 1, 0, 0, 0)), NOTEBOOK)
+        zf.writestr(f"smithj_LATE_203_7_{A}.ipynb", NOTEBOOK)
+    intakes = collect(archive, A, tmp_path / "out2")
+    assert str(intakes["dave"].timestamp) == "2025-03-15 01:00:00+00:00"
+    assert intakes["erin"].timestamp is None, "a zip entry's date is not a submission time"
+    assert intakes["203"].timestamp is None and any("Canvas marks this submission late" in n
+                                                    for n in intakes["203"].notes)
