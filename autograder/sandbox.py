@@ -295,7 +295,11 @@ def _run_as(uid: int, command: list[str], scratch: Path, limits: Limits, env: di
                         "read any file this user can (apt-get install bubblewrap)")
     env = {ENV_CGROUPS: ":".join(counters), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
            "HOME": str(scratch / WORK), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"), "MPLBACKEND": "Agg",
-           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", **env}
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+           # this checkout's course code, also where the virtual environment's editable install points
+           # elsewhere (a git worktree); and one thread per kernel: exercises run on small tensors,
+           # and a second thread that spins while the other core is busy makes them many times slower
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **env}
     start = time.monotonic()
     process = subprocess.Popen(command, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True, preexec_fn=lambda: _limit_self(limits, cgroups))
