@@ -2,8 +2,10 @@
 in this process: the command line takes seconds to start)."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from autograder.checks import ENV_EXPECTED_DIR
 from autograder.course import release_notebook, source_notebook
@@ -14,7 +16,6 @@ from autograder.nbgrader_run import course_config
 def validate(assignment: str, release: bool = False) -> tuple[bool, str]:
     """Reference: every test passes (hidden ones included). Release (``--invert``): every test fails.
     Returns (whether it did, a report naming each cell that did not)."""
-    from nbgrader.utils import setenv
     from nbgrader.validator import Validator
 
     config = course_config()
@@ -22,7 +23,9 @@ def validate(assignment: str, release: bool = False) -> tuple[bool, str]:
     notebook = release_notebook(assignment) if release else source_notebook(assignment)
     with tempfile.TemporaryDirectory() as tmp:
         build_expected(assignment, Path(tmp))
-        with setenv(**{ENV_EXPECTED_DIR: tmp}):  # the kernel that nbgrader starts inherits it
+        # the kernel that nbgrader starts inherits it (not nbgrader.utils.setenv: that one deletes the
+        # variable afterwards even when it was set before, as pytest's expected-outputs fixture sets it)
+        with mock.patch.dict(os.environ, {ENV_EXPECTED_DIR: tmp}):
             results = Validator(config=config).validate(str(notebook))
     problems = {"type_changed": "a cell's type was changed", "changed": "a locked cell was changed",
                 "passed": "a test passes on the stubs", "failed": "a test fails on the reference"}

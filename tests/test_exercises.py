@@ -58,16 +58,18 @@ def test_graded_cells_have_hidden_tests_and_points(assignment):
         assert "check_against_reference(" in cell.source
 
 
-def test_the_instructors_validate_command():
+def test_the_instructors_validate_command(expected_dir):
     """`python -m autograder validate` (nbgrader validate with the hidden tests in place) on one assignment,
     both ways. That every reference passes and every release fails each test, for every assignment, is
     proven once per run where the notebooks are executed anyway: nbval runs each reference top to
     bottom (below), and the grading round trip (tests/test_grading.py) scores every test cell of the
     reference full and of the untouched release zero."""
+    before = os.environ[ENV_EXPECTED_DIR]  # set by the expected_dir fixture, as for every test after this one
     ok, log = validate("07_self_attention")
     assert ok, log
     ok, log = validate("07_self_attention", release=True)
     assert ok, log
+    assert os.environ.get(ENV_EXPECTED_DIR) == before, "validate leaves the environment as it found it"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
