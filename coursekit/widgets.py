@@ -166,12 +166,29 @@ _SCRIPT = """<script>
 </script>"""
 
 
-def figure_to_png(fig, dpi: int = 80) -> bytes:
-    """PNG bytes of a figure, then close it (pre-rendering draws many figures)."""
+PALETTE_COLOURS = 128  # a demo frame's colours: plots, text and colour maps stay legible at a third of the bytes
+
+
+def figure_to_png(fig, dpi: int = 80, colours: int | None = PALETTE_COLOURS) -> bytes:
+    """PNG bytes of a figure, then close it (pre-rendering draws many figures).
+
+    The static book holds every state of a demo, so a frame is a palette PNG of at most ``colours`` colours
+    (median cut, no dithering: flat areas stay flat), on a white background; ``colours=None`` keeps full colour.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    return buffer.getvalue()
+    if colours is None:
+        return buffer.getvalue()
+    from PIL import Image
+
+    with Image.open(buffer) as image:
+        rgba = image.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    palette = flat.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 @dataclass

@@ -178,3 +178,140 @@ def change_first_control(tab, demo):
         other = next(options.nth(j).get_attribute("value") for j in range(options.count())
                      if options.nth(j).get_attribute("value") != current)
         control.select_option(other)
+
+
+# ---- What every chapter page must have (issue #12): references, numbered figures, a light page, a notebook ----
+
+MAX_PAGE_BYTES = 2 * 10**6  # a chapter page, its HTML and its own images (the theme's shared files apart)
+
+
+def article(built_book, page):
+    """The page's main content, parsed (BeautifulSoup)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / page).read_text(), "html.parser")
+    return soup.select_one("main article") or soup.select_one("article")
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_cites_its_references(built_book, page):
+    """A "References" section with a bibliography (sphinxcontrib-bibtex, filtered to the chapter), every citation in
+    the prose resolved and linked to an entry of this page's list, and every entry cited."""
+    body = article(built_book, page)
+    section = body.select_one("section#references")
+    assert section is not None and section.find(["h2", "h3"]).get_text(strip=True).rstrip("#") == "References", \
+        "the chapter ends with a '## References' section"
+    entries = section.select('[role="doc-biblioentry"]')
+    assert entries, "the References section lists the works the chapter cites ({bibliography} :filter: docname in docnames)"
+    citations = body.select("span.bibtex-citation")
+    assert citations, "the prose cites its sources with {cite:t} / {cite:p}"
+    text = body.get_text(" ")
+    assert "{cite" not in text and "could not find bibtex key" not in text, "no citation role left unresolved"
+    ids = {entry.get("id") for entry in entries}
+    cited = set()
+    for citation in citations:
+        links = citation.select("a[href]")
+        assert links, f"a citation without a link: {citation.get_text()!r}"
+        for link in links:
+            target = link["href"].split("#")[-1]
+            assert link["href"].startswith("#") and target in ids, \
+                f"{citation.get_text()!r} links to {link['href']!r}, not to an entry of this page's references"
+            cited.add(target)
+    assert ids <= cited, "every work in the references is cited in the chapter"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_figures_and_tables_are_numbered_and_captioned(built_book, page):
+    """Every image a cell draws is in a figure with a number and a caption (cell metadata `mystnb: figure:
+    {caption, name}`); every figure on the page, tables included, is numbered in order within the chapter ("Fig. 7.3")
+    and captioned. The interactive demos' frames (.ck-demo) are exempt, though they may be captioned too."""
+    chapter = int(Path(page).stem[:2])
+    body = article(built_book, page)
+    for img in body.find_all("img"):
+        if img.find_parent(class_="ck-demo"):
+            continue
+        assert img.find_parent("figure") is not None, f"an image outside a numbered figure: {img.get('src')}"
+    figures = body.find_all("figure")
+    assert figures, "the chapter has numbered figures"
+    numbers = {"Fig.": [], "Table": []}
+    for figure in figures:
+        caption = figure.find("figcaption")
+        number = caption and caption.select_one(".caption-number")
+        assert number is not None, f"figure {figure.get('id')!r} has no numbered caption"
+        kind, _, n = number.get_text(strip=True).partition(" ")
+        assert kind in numbers and re.fullmatch(rf"{chapter}\.\d+", n), f"figure {figure.get('id')!r}: {number.get_text()!r}"
+        numbers[kind].append(int(n.split(".")[1]))
+        words = caption.get_text(" ", strip=True).removeprefix(number.get_text(" ", strip=True)).split()
+        assert len(words) >= 5, f"{number.get_text(strip=True)} has no real caption: {' '.join(words)!r}"
+    for table in body.select("table > caption .caption-number"):  # Markdown tables with {table}
+        kind, _, n = table.get_text(strip=True).partition(" ")
+        assert kind == "Table" and re.fullmatch(rf"{chapter}\.\d+", n), f"a table numbered {table.get_text()!r}"
+        numbers["Table"].append(int(n.split(".")[1]))
+    for kind, found in numbers.items():
+        assert sorted(found) == list(range(1, len(found) + 1)), f"{kind} numbers {found}: one sequence per chapter"
+
+
+def page_weight(built_book, page) -> int:
+    """Bytes a reader downloads for the page itself: its HTML (with the demos' frames inside it) and its own images."""
+    html_path = built_book / page
+    html = html_path.read_text()
+    own = {(html_path.parent / src).resolve()
+           for src in re.findall(r'<img[^>]+src="([^"]+)"', html) if not src.startswith(("data:", "http"))}
+    return html_path.stat().st_size + sum(p.stat().st_size for p in own)
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_page_is_light(built_book, page):
+    weight = page_weight(built_book, page)
+    assert weight <= MAX_PAGE_BYTES, (f"{page} weighs {weight / 1e6:.2f} MB with its images (at most "
+                                      f"{MAX_PAGE_BYTES / 1e6:.0f} MB): fewer demo states, smaller figures")
+
+
+def test_no_source_maps_are_shipped(built_book):
+    maps = sorted(str(p.relative_to(built_book)) for p in built_book.rglob("*.map"))
+    assert not maps, f"source maps are only for developer tools: {maps}"
+
+
+def test_demo_frames_are_palette_pngs(built_book):
+    import base64
+    import io
+
+    from PIL import Image
+
+    html = (built_book / CHAPTERS[0]).read_text()
+    frames = re.findall(r'class="ck-frame"[^>]*src="data:image/png;base64,([^"]+)"', html)
+    assert frames, "the chapter's figure demos are pre-rendered as PNG"
+    for frame in frames[:5]:
+        with Image.open(io.BytesIO(base64.b64decode(frame))) as image:
+            assert image.mode == "P", f"a demo frame is a palette PNG, not {image.mode}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_is_offered_as_a_notebook(built_book, page):
+    """The download button offers the chapter as .ipynb (no outputs, ready to run), besides its .md source."""
+    import nbformat
+
+    notebook = Path("_sources") / Path(page).with_suffix(".ipynb")
+    assert (built_book / notebook).exists(), f"{notebook} is in the built book"
+    nb = nbformat.read(built_book / notebook, as_version=4)
+    nbformat.validate(nb)
+    source = (REPO / Path(page).with_suffix(".md")).read_text()
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(code_cells) == source.count("```{code-cell}"), "every code cell of the chapter"
+    assert not any(c.outputs for c in code_cells), "shipped without outputs"
+    assert f'href="../{notebook.as_posix()}"' in (built_book / page).read_text(), "the download button links to it"
+
+
+@pytest.mark.parametrize("page", EXERCISES)
+def test_exercise_page_leads_back_to_its_chapter(built_book, page):
+    """An exercise page is its chapter's section in _toc.yml: its "previous" link is the chapter."""
+    chapter = f"book/{Path(page).stem}.html"
+    body = (built_book / page).read_text()
+    previous = re.search(r'<a class="left-prev"\s+href="([^"]+)"', body)
+    assert previous and (built_book / page).parent.joinpath(previous.group(1)).resolve() == \
+        (built_book / chapter).resolve(), f"{page}: the previous page is {chapter}"
+
+
+def test_preface_says_how_to_serve_the_book():
+    preface = (REPO / "book" / "preface.md").read_text()
+    assert "python -m http.server -d _build/html" in preface, "full search needs a server; the preface says how"
