@@ -3,13 +3,17 @@ feedback HTML per student and a grades CSV."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.dbutil import _temp_alembic_ini
 
 from autograder.course import assignments, source_notebook
 from autograder.grade import Options, grade
+from autograder.nbgrader_run import alembic_head
 from submissions import filled_release, write_submission
 from wrong_answers import wrong_answers
 
@@ -63,13 +67,6 @@ def test_class_is_graded_to_the_expected_scores(assignment, tmp_path):
 
 def test_the_gradebook_revision_is_the_one_alembic_reports():
     """The grader tells nbgrader the gradebook's schema revision in-process; `alembic heads` agrees."""
-    import subprocess
-    import sys
-
-    from nbgrader.dbutil import _temp_alembic_ini
-
-    from autograder.nbgrader_run import alembic_head
-
     with _temp_alembic_ini("sqlite:///unused.db") as ini:
         heads = subprocess.run([str(Path(sys.executable).with_name("alembic")), "-c", ini, "heads"],
                                capture_output=True, text=True, check=True).stdout
