@@ -61,7 +61,30 @@ TASKS = ("bible", "copy")
 
 # ---------------------------------------------------------------------------------------------- model
 
-class Seq2Seq(nn.Module):
+class Translator(nn.Module):
+    """What every translation model of the course shares: batched greedy decoding over ``encode`` and
+    ``decode_step`` (and ``pad_id``), which each model defines."""
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, max_len: int = 120, bos: int = tr.BOS, eos: int = tr.EOS) -> torch.Tensor:
+        """Batched greedy decoding: (B, S) -> (B, <= max_len) long, each row cut after its <eos> and
+        padded with ``pad_id``. The loop stops early once every row has produced <eos>."""
+        memory, state = self.encode(src)
+        mask = src != self.pad_id
+        prev = torch.full((src.size(0),), bos, dtype=torch.long, device=src.device)
+        done = torch.zeros_like(prev, dtype=torch.bool)
+        out = []
+        for _ in range(max_len):
+            logits, state = self.decode_step(prev, state, memory, mask)
+            prev = logits.argmax(dim=-1).masked_fill(done, self.pad_id)
+            out.append(prev)
+            done |= prev == eos
+            if done.all():
+                break
+        return torch.stack(out, dim=1)
+
+
+class Seq2Seq(Translator):
     """GRU encoder-decoder with one fixed vector between them. Batch first; ``pad_id`` rows are ignored.
 
     vocab_size: V (source and target share one vocabulary and one embedding, E of them tied to the
@@ -113,24 +136,6 @@ class Seq2Seq(nn.Module):
         x = torch.cat([y, c.unsqueeze(1).expand(-1, y.size(1), -1)], dim=-1)  # (B, T, E+H)
         out, _ = self.decoder(x, c.unsqueeze(0).contiguous())  # (B, T, H)
         return self._logits(out, c.unsqueeze(1).expand_as(out))
-
-    @torch.no_grad()
-    def greedy(self, src: torch.Tensor, max_len: int = 120, bos: int = tr.BOS, eos: int = tr.EOS) -> torch.Tensor:
-        """Batched greedy decoding: (B, S) -> (B, <= max_len) long, each row cut after its <eos> and
-        padded with ``pad_id``. The loop stops early once every row has produced <eos>."""
-        memory, state = self.encode(src)
-        mask = src != self.pad_id
-        prev = torch.full((src.size(0),), bos, dtype=torch.long, device=src.device)
-        done = torch.zeros_like(prev, dtype=torch.bool)
-        out = []
-        for _ in range(max_len):
-            logits, state = self.decode_step(prev, state, memory, mask)
-            prev = logits.argmax(dim=-1).masked_fill(done, self.pad_id)
-            out.append(prev)
-            done |= prev == eos
-            if done.all():
-                break
-        return torch.stack(out, dim=1)
 
 
 def n_parameters(model: nn.Module) -> int:
@@ -232,9 +237,19 @@ class TrainConfig:
     max_len: int = 96  # tokens per side, specials included (a few long verses are cut in training only)
     eval_every: int = 200
     seed: int = 0
+    score: str = ""  # an attention score of coursekit.attention.SCORES; "" for the fixed-vector Seq2Seq
     command: str = ""
 
-    def model(self, vocab_size: int) -> Seq2Seq:
+    @property
+    def name(self) -> str:
+        """"seq2seq", or "attention-additive" etc.: the stem of the checkpoint's and results files' names."""
+        return f"attention-{self.score}" if self.score else "seq2seq"
+
+    def model(self, vocab_size: int) -> Translator:
+        if self.score:
+            from coursekit.attention import AttentionSeq2Seq
+
+            return AttentionSeq2Seq(vocab_size, self.embed, self.hidden, self.dropout, self.score)
         return Seq2Seq(vocab_size, self.embed, self.hidden, self.dropout)
 
 
@@ -280,7 +295,7 @@ def vocab_size(task: str) -> int:
     return COPY_TASK.vocab_size if task == "copy" else tr.tokenizer().get_vocab_size()
 
 
-def train(config: TrainConfig, device: torch.device | str = "cpu", log=print) -> tuple[Seq2Seq, dict]:
+def train(config: TrainConfig, device: torch.device | str = "cpu", log=print) -> tuple[Translator, dict]:
     """Adam with warm-up and cosine decay, gradient clipping, the weights of the best validation loss
     kept. Returns the model (best weights) and the history: step, target tokens seen, seconds, lr,
     train loss (mean since the last evaluation), validation loss."""
@@ -323,29 +338,31 @@ def train(config: TrainConfig, device: torch.device | str = "cpu", log=print) ->
 
 # ------------------------------------------------------------------------------------ checkpoints
 
-def checkpoint_path(task: str) -> Path:
-    return CHECKPOINTS / f"seq2seq_{task}.pt"
+def checkpoint_path(task: str, model: str = "seq2seq") -> Path:
+    """``model``: a ``TrainConfig.name`` ("seq2seq", "attention-additive", ...)."""
+    return CHECKPOINTS / f"{model}_{task}.pt"
 
 
-def save(path: Path, model: Seq2Seq, config: TrainConfig, history: dict) -> None:
+def save(path: Path, model: Translator, config: TrainConfig, history: dict) -> None:
     """Float16 weights (half the bytes; the scores are measured on these weights as shipped)."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state": state, "config": asdict(config), "history": history}, path)
 
 
-def load(task: str = "bible", path: Path | None = None, device: torch.device | str = "cpu") -> tuple[Seq2Seq, dict]:
+def load(task: str = "bible", path: Path | None = None, device: torch.device | str = "cpu",
+         model: str = "seq2seq") -> tuple[Translator, dict]:
     """(model in eval mode, float32, on ``device``; the checkpoint dict with "config" and "history")."""
-    ckpt = torch.load(path or checkpoint_path(task), map_location="cpu", weights_only=True)
+    ckpt = torch.load(path or checkpoint_path(task, model), map_location="cpu", weights_only=True)
     config = TrainConfig(**ckpt["config"])
-    model = config.model(vocab_size(config.task))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"].items()})
-    return model.to(device).eval(), ckpt
+    net = config.model(vocab_size(config.task))
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"].items()})
+    return net.to(device).eval(), ckpt
 
 
 # ---------------------------------------------------------------------------------------- scoring
 
-def translate(model: Seq2Seq, sources: Sequence[str], batch_size: int = 128, max_len: int = 120,
+def translate(model: Translator, sources: Sequence[str], batch_size: int = 128, max_len: int = 120,
               device: torch.device | str = "cpu") -> list[str]:
     """Greedy translations (detokenized) of Spanish ``sources``, batched by length, in input order."""
     ids = tr.token_ids(list(sources))
@@ -359,12 +376,12 @@ def translate(model: Seq2Seq, sources: Sequence[str], batch_size: int = 128, max
     return out
 
 
-def outputs_path(task: str) -> Path:
-    return RESULTS / f"{task}_test_outputs.tsv"
+def outputs_path(task: str, model: str = "seq2seq") -> Path:
+    return RESULTS / f"{model}_{task}_test_outputs.tsv"
 
 
-def by_length_path(task: str) -> Path:
-    return RESULTS / f"{task}_bleu_by_length.csv"
+def by_length_path(task: str, model: str = "seq2seq") -> Path:
+    return RESULTS / f"{model}_{task}_bleu_by_length.csv"
 
 
 def test_pairs(task: str) -> tuple[list[str], list[str], list[str]]:
@@ -377,7 +394,7 @@ def test_pairs(task: str) -> tuple[list[str], list[str], list[str]]:
     return [p.src for p in test], [p.tgt for p in test], [p.src for p in test]
 
 
-def decode_test(model: Seq2Seq, task: str, device="cpu") -> list[str]:
+def decode_test(model: Translator, task: str, device="cpu") -> list[str]:
     if task == "copy":
         src, _ = copy_test_set()
         return [text for i in range(0, len(src), 200)
@@ -385,17 +402,17 @@ def decode_test(model: Seq2Seq, task: str, device="cpu") -> list[str]:
     return translate(model, test_pairs(task)[0], device=device)
 
 
-def write_outputs(task: str, hyps: Sequence[str]) -> None:
+def write_outputs(task: str, hyps: Sequence[str], model: str = "seq2seq") -> None:
     sources, refs, _ = test_pairs(task)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(outputs_path(task), "w", encoding="utf-8", newline="") as f:
+    with open(outputs_path(task, model), "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(("source", "reference", "hypothesis"))
         w.writerows(zip(sources, refs, hyps))
 
 
-def read_outputs(task: str = "bible") -> list[dict]:
-    with open(outputs_path(task), encoding="utf-8", newline="") as f:
+def read_outputs(task: str = "bible", model: str = "seq2seq") -> list[dict]:
+    with open(outputs_path(task, model), encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
@@ -403,17 +420,176 @@ def buckets(task: str):
     return COPY_BUCKETS if task == "copy" else tr.LENGTH_BUCKETS
 
 
-def write_by_length(task: str, rows: list[dict]) -> None:
-    with open(by_length_path(task), "w", encoding="utf-8", newline="") as f:
+def write_by_length(task: str, rows: list[dict], model: str = "seq2seq") -> None:
+    with open(by_length_path(task, model), "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
 
 
-def read_by_length(task: str = "bible") -> list[dict]:
-    with open(by_length_path(task), encoding="utf-8", newline="") as f:
+def read_by_length(task: str = "bible", model: str = "seq2seq") -> list[dict]:
+    with open(by_length_path(task, model), encoding="utf-8", newline="") as f:
         return [{k: (v if k == "bucket" else int(v) if k == "n" else float(v)) for k, v in r.items()}
                 for r in csv.DictReader(f)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# ---- chapter 04's measurements
+#
+# What book/04_seq2seq.md measures on the shipped checkpoints, in seconds on one CPU thread: the
+# decoder's candidates step by step (its demo) and the bottleneck probe (what a linear read-out can
+# recover of the source from the one vector c the decoder receives).
+
+@torch.no_grad()
+def greedy_steps(model: Seq2Seq, source_ids: Sequence[int], k: int = 5, max_len: int = 80,
+                 bos: int = tr.BOS, eos: int = tr.EOS) -> list[dict]:
+    """Greedy decoding of one source (token ids without specials; <eos> is appended, as in training),
+    step by step. One dict per output token, up to and including <eos>: {"id": the token chosen (the
+    arg-max), "p": its probability, "top": [(id, probability), ...] the ``k`` most likely tokens,
+    most likely first}. Probabilities are the softmax of the decoder's logits (float)."""
+    src = tr.pad([list(source_ids)]).to(next(model.parameters()).device)  # (1, S)
+    memory, state = model.encode(src)
+    mask = src != model.pad_id
+    prev = torch.tensor([bos], device=src.device)
+    steps = []
+    for _ in range(max_len):
+        logits, state = model.decode_step(prev, state, memory, mask)  # (1, V)
+        probs = logits.softmax(dim=-1)[0]
+        top = probs.topk(k)
+        chosen = int(top.indices[0])  # the arg-max: greedy decoding
+        steps.append({"id": chosen, "p": float(top.values[0]),
+                      "top": [(int(i), float(p)) for i, p in zip(top.indices, top.values)]})
+        if chosen == eos:
+            break
+        prev = torch.tensor([chosen], device=src.device)
+    return steps
+
+
+@torch.no_grad()
+def encoder_summaries(model: Seq2Seq, ids: Sequence[Sequence[int]], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two fixed vectors per source (token ids without specials; <eos> appended, as in training):
+    the final encoder state c, the only thing this decoder receives, and, for comparison, the mean
+    of all the encoder's states (the same H numbers, but every position contributes equally).
+    Returns two float32 tensors (N, H) on the CPU, in input order. Sources are batched by length,
+    so little time goes into padding."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    final = torch.zeros(len(ids), model.encoder.hidden_size)
+    mean = torch.zeros_like(final)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        src = tr.pad([ids[i] for i in chunk]).to(device)  # (B, S)
+        memory, c = model.encode(src)  # (B, S, H) with zeros at padding, (B, H)
+        n = (src != model.pad_id).sum(dim=1, keepdim=True)  # (B, 1)
+        final[chunk] = c.float().cpu()
+        mean[chunk] = (memory.sum(dim=1) / n).float().cpu()
+    return final, mean
+
+
+def bag_of_tokens(ids: Sequence[Sequence[int]], vocab_size: int) -> torch.Tensor:
+    """(N, V) float32: 1 where subword v occurs in source n (any number of times), else 0;
+    the special tokens (ids 0-3) are never set."""
+    out = torch.zeros(len(ids), vocab_size)
+    for n, row in enumerate(ids):
+        kept = [i for i in row if i > tr.UNK]
+        if kept:
+            out[n, kept] = 1.0
+    return out
+
+
+@dataclass
+class LinearProbe:
+    """A linear read-out ``scores = x @ weight + bias``, fitted by ridge-regularised least squares
+    (closed form: one H x H solve, no training loop, deterministic)."""
+    weight: torch.Tensor  # (H, V)
+    bias: torch.Tensor  # (V,)
+
+    @classmethod
+    def fit(cls, X: torch.Tensor, Y: torch.Tensor, ridge: float = 1e-3) -> "LinearProbe":
+        """X (N, H), Y (N, V) float. ``ridge`` is relative: the penalty is ridge times the mean
+        eigenvalue of the centred Gram matrix, so it means the same whatever the scale of X."""
+        X64, Y64 = X.double(), Y.double()
+        mx, my = X64.mean(0), Y64.mean(0)
+        Xc = X64 - mx
+        gram = Xc.T @ Xc  # (H, H)
+        lam = ridge * torch.trace(gram) / gram.shape[0]
+        weight = torch.linalg.solve(gram + lam * torch.eye(gram.shape[0], dtype=gram.dtype), Xc.T @ (Y64 - my))
+        return cls(weight.float(), (my - mx @ weight).float())
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return X @ self.weight + self.bias
+
+
+def probe_hits(scores: torch.Tensor, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """How much of each source a probe recovers. For source n with k distinct subwords, the probe's
+    guess is its k highest-scoring subwords (special tokens excluded). Returns (per source: the
+    fraction of its distinct subwords in the guess, R-precision, float array (N,); per source: a
+    bool array, one entry per token position, True where that position's subword is in the guess)."""
+    scores = scores.clone()
+    scores[:, :tr.UNK + 1] = -float("inf")
+    recall, positions = np.zeros(len(ids)), []
+    for n, row in enumerate(ids):
+        distinct = sorted({i for i in row if i > tr.UNK})
+        if not distinct:
+            recall[n] = np.nan
+            positions.append(np.zeros(len(row), dtype=bool))
+            continue
+        guess = set(scores[n].topk(len(distinct)).indices.tolist())
+        recall[n] = len(guess.intersection(distinct)) / len(distinct)
+        positions.append(np.array([i in guess for i in row], dtype=bool))
+    return recall, positions
+
+
+def bottleneck_probe(model: Seq2Seq, n_train: int = 4000, seed: int = 0, ridge: float = 1e-3,
+                     test: Sequence[tr.Pair] | None = None) -> dict:
+    """The bottleneck probe of chapter 04: can a linear read-out tell which subwords a Spanish verse
+    contains, from the vector the decoder receives?
+
+    Fits ``LinearProbe``s from three inputs to the bag of subwords of the source (``bag_of_tokens``):
+    the final encoder state c, the mean of all encoder states (same size, every position counted),
+    and nothing (the bias alone: each subword's frequency, the score of a probe that knows no more
+    than the language). Fitted on ``n_train`` training verses drawn with ``default_rng(seed)``,
+    scored on the test split (or ``test``) with ``probe_hits``.
+
+    Returns {"words": source words per test verse (N,), "tokens": source tokens per verse (N,),
+    "recall": {"final", "mean", "frequency"} -> R-precision per verse (N,), "positions": {"final",
+    "mean", "frequency"} -> per verse a bool array over its token positions, "n_train", "seconds"}.
+    """
+    start = time.perf_counter()
+    train = tr.split("train")
+    picked = np.random.default_rng(seed).choice(len(train), size=min(n_train, len(train)), replace=False)
+    train_ids = tr.token_ids([train[i].src for i in sorted(picked)])
+    test = tr.split("test") if test is None else test
+    test_ids = tr.token_ids([p.src for p in test])
+    V = model.vocab_size
+    Y = bag_of_tokens(train_ids, V)  # (n_train, V)
+    final_tr, mean_tr = encoder_summaries(model, train_ids)
+    final_te, mean_te = encoder_summaries(model, test_ids)
+    scores = {"final": LinearProbe.fit(final_tr, Y, ridge)(final_te),
+              "mean": LinearProbe.fit(mean_tr, Y, ridge)(mean_te),
+              "frequency": Y.mean(0).expand(len(test_ids), -1)}
+    recall, positions = {}, {}
+    for name, s in scores.items():
+        recall[name], positions[name] = probe_hits(s, test_ids)
+    return {"words": np.array([tr.source_words(p.src) for p in test]),
+            "tokens": np.array([len(row) for row in test_ids]),
+            "recall": recall, "positions": positions, "n_train": len(train_ids),
+            "seconds": time.perf_counter() - start}
+
+
+def recall_by_position(positions: Sequence[np.ndarray], bins: int = 5) -> np.ndarray:
+    """Mean of ``probe_hits``'s per-position hits by relative position in the source (the first
+    token at 0, the last at 1), in ``bins`` equal bins: float array (bins,)."""
+    hits, where = [], []
+    for row in positions:
+        if len(row) == 0:
+            continue
+        hits.append(row.astype(float))
+        where.append(np.arange(len(row)) / max(1, len(row) - 1))
+    hits, where = np.concatenate(hits), np.concatenate(where)
+    index = np.minimum((where * bins).astype(int), bins - 1)
+    return np.array([hits[index == b].mean() for b in range(bins)])
 
 
 # -------------------------------------------------------------------------------------------- CLI
@@ -432,26 +608,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.command == "train":
-        defaults = {"copy": {"hidden": 256, "embed": 64, "max_steps": 3000, "dropout": 0.0}}.get(args.task, {})
+        defaults = {"copy": {"hidden": 256, "embed": 64, "max_steps": 2000, "dropout": 0.0}}.get(args.task, {})
         settings = {**defaults, **{k: v for k, v in vars(args).items()
                                     if k in TrainConfig.__dataclass_fields__ and v is not None}}
         settings["command"] = "python -m coursekit.seq2seq " + shlex.join(sys.argv[1:] if argv is None else argv)
         config = TrainConfig(**settings)
         print(f"training {config} on {device}")
         model, history = train(config, device)
-        out = args.out or checkpoint_path(args.task)
+        out = args.out or checkpoint_path(args.task, config.name)
         save(out, model, config, history)
         print(f"{n_parameters(model):,} parameters; {history['seconds'][-1] / 60:.1f} min -> {out}")
         return 0
+    name = TrainConfig(score=args.score or "").name
     start = time.perf_counter()
-    model, _ = load(args.task, path=args.out, device=device)
+    model, _ = load(args.task, path=args.out, device=device, model=name)
     hyps = decode_test(model, args.task, device)
     decoding = time.perf_counter() - start
-    write_outputs(args.task, hyps)
+    write_outputs(args.task, hyps, name)
     sources, refs, texts = test_pairs(args.task)
     scores = tr.evaluate(hyps, refs)
     rows = tr.bleu_by_length(hyps, refs, texts, buckets(args.task))
-    write_by_length(args.task, rows)
+    write_by_length(args.task, rows, name)
     print(f"decoded {len(hyps):,} test sentences in {decoding:.0f} s")
     for s in scores.values():
         print(s, s.signature)
