@@ -24,10 +24,24 @@ The model has the interface of ``coursekit.seq2seq.Seq2Seq`` (``encode``, ``deco
 ``greedy``), so the same training loop, scoring and beam search (chapter 06) apply. ``memory`` holds the
 annotations and, for the scores with a learned key projection, the projected keys beside them (computed once
 per sentence, not at every step): treat it as opaque apart from its batch dimension.
+
+The checkpoints are trained by ``coursekit.seq2seq`` with ``--score`` (its docstring has the commands). The
+score functions are compared on the synthetic task of chapter 04, each trained with the same short budget, by::
+
+    python -m coursekit.attention compare-scores --threads 1
+
+which writes ``coursekit/data/seq2seq/score_comparison.csv``: per score, BLEU by length bucket, the validation
+loss and the training time. No checkpoints ship for it (six models for one table).
 """
 from __future__ import annotations
 
+import argparse
+import csv
 import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -171,3 +185,69 @@ class AttentionSeq2Seq(Translator):
             _, s = self.decode_step(tgt_in[:, t], s, memory, mask)
         return torch.stack(weights, dim=1)
 
+
+
+# ------------------------------------------------------------------------------ the score functions compared
+
+COMPARISON_STEPS = 500
+COMPARISON_PATH = Path(__file__).resolve().parent / "data" / "seq2seq" / "score_comparison.csv"
+
+
+def compare_scores(scores: Sequence[str] = SCORES, steps: int = COMPARISON_STEPS, log=print) -> list[dict]:
+    """Train one attention model per score on the synthetic task with the same settings and budget (the copy
+    task's model size, ``steps`` steps of 64 sentences, one seed) and score each on the synthetic test set.
+    Returns one row per score: the final validation loss, the training seconds, corpus BLEU and BLEU per length
+    bucket (greedy decoding)."""
+    from coursekit import seq2seq as s2s
+
+    rows = []
+    for score in scores:
+        config = s2s.TrainConfig(task="copy", embed=64, hidden=256, dropout=0.0, max_steps=steps,
+                                 eval_every=max(1, steps // 5), score=score)
+        model, history = s2s.train(config, log=lambda line: None)
+        hyps = s2s.decode_test(model, "copy")
+        _, refs, texts = s2s.test_pairs("copy")
+        row = {"score": score, "steps": steps, "seconds": round(history["seconds"][-1], 1),
+               "val_loss": round(min(history["val"]), 4), "bleu": round(tr.bleu(hyps, refs).score, 2)}
+        for bucket in tr.bleu_by_length(hyps, refs, texts, s2s.COPY_BUCKETS, n_boot=100):
+            row[f"bleu_{bucket['bucket']}"] = round(bucket["bleu"], 2)
+        log(row)
+        rows.append(row)
+    return rows
+
+
+def write_comparison(rows: list[dict], path: Path = COMPARISON_PATH, command: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(f"# {command}\n")
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_comparison(path: Path = COMPARISON_PATH) -> tuple[list[dict], str]:
+    """(rows with numbers as floats, the command that wrote them)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        command = f.readline().removeprefix("# ").strip()
+        rows = [{k: v if k == "score" else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    return rows, command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("compare-scores",))
+    parser.add_argument("--steps", type=int, default=COMPARISON_STEPS)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    rows = compare_scores(steps=args.steps)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    write_comparison(rows, command="python -m coursekit.attention " + " ".join(argv))
+    print(f"{len(rows)} models in {(time.perf_counter() - start) / 60:.1f} min -> {COMPARISON_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
