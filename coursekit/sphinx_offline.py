@@ -16,6 +16,8 @@
 - Numbered tables: a cell whose output is a table takes the cell metadata ``mystnb: figure: {name: tab-..., caption:
   ...}``, like a figure; a name that starts with ``tab-`` makes it a table, numbered "Table N" (caption above it)
   and referred to with ``{numref}``.
+- One style sheet, ``coursekit/static/course.css``: nothing wider than the text column (tables and long equations
+  scroll in their own box, code wraps), so a 400 px phone never scrolls a page sideways.
 - Citations in author-year form with round brackets, "Vaswani et al. (2017)" and "(Vaswani et al., 2017)":
   ``bibtex_reference_style: author_year_round`` (sphinxcontrib-bibtex).
 """
@@ -154,8 +156,17 @@ def _register_reference_style():
         "sphinxcontrib.bibtex.style.referencing", "author_year_round", AuthorYearRound, force=True)
 
 
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _add_static(app):
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
     _mathjax_source()  # fail early, not after a long build
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("course.css")
     app.config.mathjax_path = f"mathjax/{MATHJAX_FILE}"
     app.connect("build-finished", _copy_mathjax)
     app.connect("build-finished", _drop_source_maps)

@@ -143,6 +143,58 @@ def test_navigation_buttons_work_in_a_real_browser(built_book, chromium):
     assert not errors, errors
 
 
+# Elements of the article that stick out of its column and are not inside a box that scrolls or clips them
+# (a wide table in a scrolling box is fine: the box fits; the table's far columns are a swipe away).
+OVERFLOW_JS = """() => {
+  const art = document.querySelector('main article') || document.querySelector('article');
+  const column = art.getBoundingClientRect();
+  const contained = el => {
+    for (let a = el.parentElement; a && a !== art; a = a.parentElement) {
+      if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(a).overflowX)) return true;
+    }
+    return false;
+  };
+  const out = [];
+  for (const el of art.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if ((r.right > column.right + 1 || r.left < column.left - 1) && !contained(el)) {
+      out.push(el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' +
+        el.className.split(' ')[0] : '') + ' ' + Math.round(r.right - column.right) + ' px past the column: ' +
+        (el.innerText || el.textContent || '').trim().slice(0, 50));
+    }
+  }
+  return {sideways: document.documentElement.scrollWidth - window.innerWidth, outside: out};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", ["book/preface.html", *CHAPTERS, *EXERCISES])
+def test_nothing_is_wider_than_the_column(built_book, chromium, page):
+    """At 1280 px and on a 400 px phone, the page never scrolls sideways and no element of the article sticks out
+    of the text column: tables and long equations scroll inside their own box, code wraps (coursekit/static)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        problems = []
+        for width in (1280, 400):
+            tab = browser.new_page(viewport={"width": width, "height": 900})
+            tab.goto((built_book / page).as_uri())
+            tab.wait_for_function("() => !window.MathJax || !MathJax.startup || MathJax.startup.promise"
+                                  " .then(() => true)")
+            tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+            found = tab.evaluate(OVERFLOW_JS)
+            if found["sideways"] > 1:
+                problems.append(f"{width} px: the page scrolls sideways by {found['sideways']} px")
+            problems += [f"{width} px: {item}" for item in found["outside"][:8]]
+            tab.close()
+        browser.close()
+    assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
 def on_screen(locator) -> bool:
     """Whether a reader sees the element: rendered visible, and at least partly inside the viewport."""
     return locator.is_visible() and locator.evaluate(
@@ -310,6 +362,17 @@ def test_exercise_page_leads_back_to_its_chapter(built_book, page):
     previous = re.search(r'<a class="left-prev"\s+href="([^"]+)"', body)
     assert previous and (built_book / page).parent.joinpath(previous.group(1)).resolve() == \
         (built_book / chapter).resolve(), f"{page}: the previous page is {chapter}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_has_notation_and_folded_answers(page):
+    """A notation box near the top, and the "try it yourself" questions with their answers folded (CONTRIBUTING)."""
+    source = (REPO / Path(page).with_suffix(".md")).read_text()
+    notation = source.find("```{admonition} Notation")
+    assert notation != -1, "the chapter has an {admonition} Notation box"
+    assert notation < source.find("\n## "), "the notation box comes before the first section"
+    answers = re.findall(r"```\{admonition\} Answer\s*\n\s*:class: dropdown", source)
+    assert len(answers) >= 2, f"the chapter's questions have folded answers ({len(answers)} found)"
 
 
 def test_preface_says_how_to_serve_the_book():
