@@ -1,5 +1,6 @@
 """Small, fully specified models that graded functions take as input (a decoder's step function, a
-language model to sample from), built from given weights by the grader and by the notebooks alike.
+language model to sample from, an encoder-decoder and the layers an encoder is made of), built from
+given weights by the grader and by the notebooks alike.
 
 A graded ``beam_search(step_fn, ...)`` or ``generate(model, ...)`` is checked alone: the hidden
 cases name one of these with its weights (``{"__build__": "coursekit.toy_models:TableStepFunction",
@@ -79,3 +80,114 @@ class TinyRNN(torch.nn.Module):
         # No forward on purpose: the gradient with respect to a stack of states made inside a call
         # would not be the gradient with respect to the states that the steps pass on.
         raise TypeError("TinyRNN runs one step at a time: use initial_state, step and loss")
+
+
+def embedding_layer(weight: torch.Tensor) -> torch.nn.Embedding:
+    """An ``nn.Embedding`` whose table is ``weight`` (V, E), on its device and in its dtype: the
+    embedding that chapter 04's ``encoder_forward`` takes in the hidden cases. (No ``padding_idx``:
+    the row of the pad id is a vector like any other, so code that reads the padding shows it.)"""
+    layer = torch.nn.Embedding(*weight.shape, device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    return layer
+
+
+def recurrent_cell(weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
+                   bias_hh: torch.Tensor, kind: str = "gru") -> torch.nn.Module:
+    """An ``nn.GRUCell`` (``kind="gru"``: weight_ih (3H, I), weight_hh (3H, H), biases (3H,)) or a
+    tanh ``nn.RNNCell`` (``kind="rnn"``: (H, I), (H, H), (H,)) with the given weights, on their
+    device and in their dtype: ``h_next = cell(x, h)``, with ``cell.hidden_size`` = H."""
+    factories = {"gru": (torch.nn.GRUCell, 3), "rnn": (torch.nn.RNNCell, 1)}
+    if kind not in factories:
+        raise ValueError(f"kind must be 'gru' or 'rnn', not {kind!r}")
+    factory, gates = factories[kind]
+    hidden = weight_hh.size(1)
+    if weight_hh.size(0) != gates * hidden:
+        raise ValueError(f"a {kind} cell of hidden size {hidden} needs weight_hh of {gates * hidden} rows")
+    cell = factory(weight_ih.size(1), hidden, device=weight_ih.device, dtype=weight_ih.dtype)
+    with torch.no_grad():
+        for name, value in (("weight_ih", weight_ih), ("weight_hh", weight_hh), ("bias_ih", bias_ih),
+                            ("bias_hh", bias_hh)):
+            getattr(cell, name).copy_(value)
+    return cell
+
+
+class TinySeq2Seq(torch.nn.Module):
+    """A GRU encoder-decoder with one fixed vector between them, built from given weights: the model
+    that chapter 04's ``teacher_forcing_loss`` and ``greedy_decode`` take as input. It is
+    ``coursekit.seq2seq.Seq2Seq`` in miniature (the same equations and the same interface), without
+    dropout and with its own output layer instead of the tied embedding::
+
+        h_s = GRU_enc(E x_s, h_{s-1}),  h_0 = 0,  c = h_S    (the state after the last real token)
+        s_0 = c,  s_t = GRUCell_dec([E y_{t-1}; c], s_{t-1}),  logits_t = W_out [s_t; c] + b_out
+
+    embedding: (V, E) (the pad id's row too is an ordinary vector); encoder_weight_ih (3H, E),
+    encoder_weight_hh (3H, H), encoder_bias_ih and encoder_bias_hh (3H,): ``nn.GRU``'s layout;
+    decoder_weight_ih (3H, E + H), decoder_weight_hh (3H, H), decoder_bias_ih and decoder_bias_hh
+    (3H,): ``nn.GRUCell``'s, its input the embedding of the previous token beside c; readout_weight
+    (V, 2H) and readout_bias (V,); float tensors on one device, in one dtype (float32 or float64).
+    pad_id: the id that right-pads sources (0, ``coursekit.translation.PAD``, by default).
+
+    What code that takes the model may use, as with every translation model of the course:
+
+    - ``memory, state = model.encode(src)``: src (B, S) long, right-padded with ``pad_id`` (every
+      row has at least one real token) -> memory (B, S, H), the encoder's states, zeros at the
+      padding, and state (B, H), c itself;
+    - ``logits, state = model.decode_step(prev, state, memory, src_mask)``: prev (B,) long, the
+      previous target token; state as ``encode`` or the previous ``decode_step`` returned it (after
+      the first step it is the pair (s_t, c): pass it on as it is); memory and src_mask = src !=
+      pad_id (B, S) are unused by this decoder, which sees only c, and are there so that an
+      attention decoder fits the same loop -> logits (B, V), unnormalised, and the new state;
+    - ``pad_id``, ``vocab_size`` and ``hidden_size``.
+
+    There is no ``forward``: code that takes the model steps the decoder itself.
+    """
+
+    def __init__(self, embedding: torch.Tensor, encoder_weight_ih: torch.Tensor, encoder_weight_hh: torch.Tensor,
+                 encoder_bias_ih: torch.Tensor, encoder_bias_hh: torch.Tensor, decoder_weight_ih: torch.Tensor,
+                 decoder_weight_hh: torch.Tensor, decoder_bias_ih: torch.Tensor, decoder_bias_hh: torch.Tensor,
+                 readout_weight: torch.Tensor, readout_bias: torch.Tensor, pad_id: int = 0):
+        super().__init__()
+        vocab, embed = embedding.shape
+        hidden = encoder_weight_hh.size(1)
+        if decoder_weight_ih.shape != (3 * hidden, embed + hidden) or readout_weight.shape != (vocab, 2 * hidden):
+            raise ValueError("the decoder reads [E y; c] (3H, E + H) and the readout [s; c] (V, 2H)")
+        factory = dict(device=embedding.device, dtype=embedding.dtype)
+        self.pad_id = int(pad_id)
+        self.embedding = embedding_layer(embedding)
+        self.encoder = torch.nn.GRU(embed, hidden, batch_first=True, **factory)
+        self.decoder = recurrent_cell(decoder_weight_ih, decoder_weight_hh, decoder_bias_ih, decoder_bias_hh)
+        self.readout = torch.nn.Linear(2 * hidden, vocab, **factory)
+        with torch.no_grad():
+            for name, value in (("weight_ih_l0", encoder_weight_ih), ("weight_hh_l0", encoder_weight_hh),
+                                ("bias_ih_l0", encoder_bias_ih), ("bias_hh_l0", encoder_bias_hh)):
+                getattr(self.encoder, name).copy_(value)
+            self.readout.weight.copy_(readout_weight)
+            self.readout.bias.copy_(readout_bias)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.embedding.num_embeddings
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.hidden_size
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        lengths = (src != self.pad_id).sum(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embedding(src), lengths, batch_first=True, enforce_sorted=False)
+        out, h = self.encoder(packed)  # packing skips the padding: h is each row's state after its last token
+        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
+        return memory, h[0]  # (B, S, H), (B, H)
+
+    def decode_step(self, prev: torch.Tensor, state, memory: torch.Tensor | None = None,
+                    src_mask: torch.Tensor | None = None):
+        s, c = (state, state) if isinstance(state, torch.Tensor) else state
+        s = self.decoder(torch.cat([self.embedding(prev), c], dim=-1), s)  # (B, H)
+        return self.readout(torch.cat([s, c], dim=-1)), (s, c)  # (B, V), the new state
+
+    def forward(self, *args, **kwargs):
+        # No forward on purpose: teacher forcing and decoding are what the exercises write.
+        raise TypeError("TinySeq2Seq has no forward: use encode and decode_step")
