@@ -278,9 +278,15 @@ def compare(got: Any, want: Any, where: str, device: torch.device, rtol: float |
         compare(g, w, part, device, rtol, atol, check_device, precision)
 
     if isinstance(want, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            raise AssertionError(f"{where}: expected a sequence of {len(want)} values, got {describe(got)}"
-                                 + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+        if isinstance(got, (tuple, list)) and len(got) != len(want):
+            message = (f"{where}: the lengths differ: expected a sequence of {len(want)} values, got "
+                       f"{describe(got)} of length {len(got)}")
+            if all(_is_integer_number(v) for v in [*got, *want]):  # ids: say how far they agree
+                agree = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+                message += f"; the first {agree} values agree"
+            raise AssertionError(message)
+        if not isinstance(got, (tuple, list)):
+            raise AssertionError(f"{where}: expected a sequence of {len(want)} values, got {describe(got)}")
         if want and all(_is_integer_number(w) for w in want) and all(_is_integer_number(g) for g in got):
             first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
             if first is not None:

@@ -48,7 +48,8 @@ def write_submission(folder: Path, student: str, assignment: str, notebook, name
 
 def hidden_substitutes(assignment: str, name: str, namespace: dict) -> dict:
     """The ``substitutes`` the hidden check of ``name`` passes, made as its test cell makes them: the
-    cell's own function definitions (its independent implementations), run in ``namespace``."""
+    cell's own function and class definitions (its independent implementations; a class for a graded
+    module that another one builds, as chapter 05's decoder step builds its score), run in ``namespace``."""
     notebook = nbformat.read(source_notebook(assignment), as_version=4)
     for cell in notebook.cells:
         if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
@@ -62,7 +63,8 @@ def hidden_substitutes(assignment: str, name: str, namespace: dict) -> dict:
             if keyword is None:
                 return {}
             scope = dict(namespace)
-            definitions = ast.Module([n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+            definitions = ast.Module([n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))],
+                                     type_ignores=[])
             exec(compile(definitions, f"<test cell of {name}>", "exec"), scope)
             return eval(compile(ast.Expression(keyword.value), f"<substitutes of {name}>", "eval"), scope)
     raise KeyError(f"no hidden check of {name} in {assignment}")
