@@ -233,19 +233,96 @@ def read_comparison(path: Path = COMPARISON_PATH) -> tuple[list[dict], str]:
     return rows, command
 
 
+# ---------------------------------------------------------------------------------------------------
+# ---- chapter 05's measurements
+#
+# What book/05_attention.md measures on the shipped checkpoints, in seconds on one CPU thread: greedy
+# decoding with the weights α of every step (its step-by-step demo) and the teacher-forced alignments of
+# many verses at once (its heatmaps and the counts of where each target word looks).
+
+import numpy as np  # noqa: E402 (only this section uses it)
+
+@torch.no_grad()
+def attention_steps(model: AttentionSeq2Seq, source_ids: Sequence[int], k: int = 5, max_len: int = 80,
+                    bos: int = tr.BOS, eos: int = tr.EOS) -> list[dict]:
+    """Greedy decoding of one source (token ids without specials; <eos> is appended, as in training), step
+    by step, with the attention of each step. One dict per output token, up to and including <eos>:
+    {"id": the token chosen (the arg-max), "p": its probability, "top": [(id, probability), ...] the ``k``
+    most likely tokens, most likely first, "alpha": the weights α_t over the S + 1 source positions (the
+    source tokens, then <eos>; floats summing to 1) that the step's context vector was made with}."""
+    src = tr.pad([list(source_ids)]).to(next(model.parameters()).device)  # (1, S + 1)
+    memory, state = model.encode(src)
+    mask = src != model.pad_id
+    prev = torch.tensor([bos], device=src.device)
+    steps = []
+    for _ in range(max_len):
+        _, alpha = model.attend(state, memory, mask)  # the α that decode_step uses with this state
+        logits, state = model.decode_step(prev, state, memory, mask)  # (1, V)
+        probs = logits.softmax(dim=-1)[0]
+        top = probs.topk(k)
+        chosen = int(top.indices[0])
+        steps.append({"id": chosen, "p": float(top.values[0]),
+                      "top": [(int(i), float(p)) for i, p in zip(top.indices, top.values)],
+                      "alpha": alpha[0].float().cpu().tolist()})
+        if chosen == eos:
+            break
+        prev = torch.tensor([chosen], device=src.device)
+    return steps
+
+
+@torch.no_grad()
+def _teacher_forced_weights(model: AttentionSeq2Seq, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+    """What ``AttentionSeq2Seq.alignment`` returns, (B, T, S), without the output layer at every step (the
+    weights need only the recurrence: a fifth of the time, with a 4,000-subword vocabulary)."""
+    memory, s = model.encode(src)
+    mask = src != model.pad_id
+    y = model.embedding(tgt_in)  # (B, T, E); eval mode, so no dropout
+    weights = []
+    for t in range(tgt_in.size(1)):
+        c, alpha = model.attend(s, memory, mask)
+        weights.append(alpha)
+        s = model.decoder(torch.cat([y[:, t], c], dim=-1), s)
+    return torch.stack(weights, dim=1)
+
+
+@torch.no_grad()
+def alignments(model: AttentionSeq2Seq, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+               batch_size: int = 128) -> list[np.ndarray]:
+    """The teacher-forced weights of each (source ids, target ids) pair (token ids without specials), as
+    float32 arrays (T + 1, S + 1) in input order: row t is the step that predicts target token t + 1 (the
+    last row predicts <eos>), column j is source token j (the last column the source's <eos>). Each row sums
+    to 1. Pairs are batched by length, so little time goes into padding."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), len(pairs[i][1])))
+    out: list[np.ndarray | None] = [None] * len(pairs)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        src = tr.pad([pairs[i][0] for i in chunk]).to(device)  # (B, S + 1): ids <eos> <pad>...
+        tgt_in = tr.pad([pairs[i][1] for i in chunk], bos=True, eos=False).to(device)  # <bos> y <pad>...
+        alpha = _teacher_forced_weights(model, src, tgt_in).float().cpu().numpy()  # (B, T_max+1, S_max+1)
+        for row, i in enumerate(chunk):
+            s, t = len(pairs[i][0]) + 1, len(pairs[i][1]) + 1
+            out[i] = alpha[row, :t, :s]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("compare-scores",))
     parser.add_argument("--steps", type=int, default=COMPARISON_STEPS)
+    parser.add_argument("--scores", default=",".join(SCORES), help="comma-separated (each model is seeded on its "
+                        "own, so running subsets side by side and concatenating them gives the same rows)")
+    parser.add_argument("--out", type=Path, default=COMPARISON_PATH)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    rows = compare_scores(steps=args.steps)
+    rows = compare_scores(args.scores.split(","), steps=args.steps)
     argv = sys.argv[1:] if argv is None else list(argv)
-    write_comparison(rows, command="python -m coursekit.attention " + " ".join(argv))
-    print(f"{len(rows)} models in {(time.perf_counter() - start) / 60:.1f} min -> {COMPARISON_PATH}")
+    write_comparison(rows, args.out, command="python -m coursekit.attention " + " ".join(argv))
+    print(f"{len(rows)} models in {(time.perf_counter() - start) / 60:.1f} min -> {args.out}")
     return 0
 
 
