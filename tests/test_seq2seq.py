@@ -113,13 +113,17 @@ def test_copy_test_set_has_every_length_equally_often():
 
 # --------------------------------------------------------------------------- what is shipped
 
-@pytest.mark.parametrize("task", s2s.TASKS)
-def test_checkpoint_is_small_and_its_validation_loss_is_the_best_of_its_history(task):
-    path = s2s.checkpoint_path(task)
+SHIPPED = [(task, model) for model in ("seq2seq", "attention-additive") for task in s2s.TASKS]
+
+
+@pytest.mark.parametrize("task, name", SHIPPED)
+def test_checkpoint_is_small_and_its_validation_loss_is_the_best_of_its_history(task, name):
+    path = s2s.checkpoint_path(task, name)
     assert path.stat().st_size < 10 * 2**20, f"{path.name} is {path.stat().st_size / 2**20:.1f} MiB"
     torch.set_num_threads(1)
-    model, ckpt = s2s.load(task)
+    model, ckpt = s2s.load(task, model=name)
     config = s2s.TrainConfig(**ckpt["config"])
+    assert config.name == name
     assert ckpt["config"]["command"].startswith("python -m coursekit.seq2seq train")
     history = ckpt["history"]
     assert history["step"][-1] == config.max_steps
@@ -128,13 +132,13 @@ def test_checkpoint_is_small_and_its_validation_loss_is_the_best_of_its_history(
     assert measured == pytest.approx(min(history["val"]), abs=0.02)
 
 
-@pytest.mark.parametrize("task", s2s.TASKS)
-def test_shipped_outputs_are_the_checkpoints_greedy_translations(task):
-    rows = s2s.read_outputs(task)
+@pytest.mark.parametrize("task, name", SHIPPED)
+def test_shipped_outputs_are_the_checkpoints_greedy_translations(task, name):
+    rows = s2s.read_outputs(task, name)
     sources, refs, _ = s2s.test_pairs(task)
     assert [r["source"] for r in rows] == sources and [r["reference"] for r in rows] == refs
     torch.set_num_threads(1)
-    model, _ = s2s.load(task)
+    model, _ = s2s.load(task, model=name)
     if task == "copy":
         src, _ = s2s.copy_test_set()
         picked = list(range(0, len(src), 37))
@@ -147,13 +151,13 @@ def test_shipped_outputs_are_the_checkpoints_greedy_translations(task):
     assert same >= math.ceil(0.95 * len(picked)), f"{same} of {len(picked)} re-decoded sentences agree"
 
 
-@pytest.mark.parametrize("task", s2s.TASKS)
-def test_bleu_by_length_file_is_recomputed_from_the_outputs(task):
-    rows = s2s.read_outputs(task)
+@pytest.mark.parametrize("task, name", SHIPPED)
+def test_bleu_by_length_file_is_recomputed_from_the_outputs(task, name):
+    rows = s2s.read_outputs(task, name)
     _, _, texts = s2s.test_pairs(task)
     again = tr.bleu_by_length([r["hypothesis"] for r in rows], [r["reference"] for r in rows], texts,
                               s2s.buckets(task), n_boot=200)
-    shipped = s2s.read_by_length(task)
+    shipped = s2s.read_by_length(task, name)
     assert [r["bucket"] for r in shipped] == [r["bucket"] for r in again]
     for a, b in zip(shipped, again):
         assert a["n"] == b["n"]
