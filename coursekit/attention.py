@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -146,9 +147,10 @@ class AttentionSeq2Seq(Translator):
         return torch.einsum("bs,bsh->bh", alpha, annotations), alpha
 
     def _step(self, y_prev: torch.Tensor, s: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor):
-        """The recurrence alone: the embedded previous token y_prev (B, E), s_{t-1} (B, H) -> s_t, c_t."""
-        c, _ = self.attend(s, memory, src_mask)
-        return self.decoder(torch.cat([y_prev, c], dim=-1), s), c
+        """The recurrence alone: the embedded previous token y_prev (B, E), s_{t-1} (B, H) -> s_t, c_t, and
+        the weights α_t (B, S) that made c_t."""
+        c, alpha = self.attend(s, memory, src_mask)
+        return self.decoder(torch.cat([y_prev, c], dim=-1), s), c, alpha
 
     def _logits(self, s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         z = self.to_embedding(self.dropout(torch.cat([s, c], dim=-1)))  # (..., E)
@@ -157,7 +159,7 @@ class AttentionSeq2Seq(Translator):
     def decode_step(self, prev: torch.Tensor, state: torch.Tensor, memory: torch.Tensor,
                     src_mask: torch.Tensor):
         """prev (B,) long, state s_{t-1} (B, H) -> logits (B, V), s_t (B, H)."""
-        s, c = self._step(self.dropout(self.embedding(prev)), state, memory, src_mask)
+        s, c, _ = self._step(self.dropout(self.embedding(prev)), state, memory, src_mask)
         return self._logits(s, c), s
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
@@ -168,21 +170,22 @@ class AttentionSeq2Seq(Translator):
         y = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         states, contexts = [], []
         for t in range(tgt_in.size(1)):
-            s, c = self._step(y[:, t], s, memory, mask)
+            s, c, _ = self._step(y[:, t], s, memory, mask)
             states.append(s)
             contexts.append(c)
         return self._logits(torch.stack(states, dim=1), torch.stack(contexts, dim=1))
 
     @torch.no_grad()
     def alignment(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
-        """The weights α (B, T, S) of each target step over the source, with teacher forcing."""
+        """The weights α (B, T, S) of each target step over the source, with teacher forcing. Only the
+        recurrence runs: the weights do not need the output layer (most of a step's time)."""
         memory, s = self.encode(src)
         mask = src != self.pad_id
+        y = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         weights = []
         for t in range(tgt_in.size(1)):
-            _, alpha = self.attend(s, memory, mask)
+            s, _, alpha = self._step(y[:, t], s, memory, mask)
             weights.append(alpha)
-            _, s = self.decode_step(tgt_in[:, t], s, memory, mask)
         return torch.stack(weights, dim=1)
 
 
@@ -236,54 +239,9 @@ def read_comparison(path: Path = COMPARISON_PATH) -> tuple[list[dict], str]:
 # ---------------------------------------------------------------------------------------------------
 # ---- chapter 05's measurements
 #
-# What book/05_attention.md measures on the shipped checkpoints, in seconds on one CPU thread: greedy
-# decoding with the weights α of every step (its step-by-step demo) and the teacher-forced alignments of
-# many verses at once (its heatmaps and the counts of where each target word looks).
-
-import numpy as np  # noqa: E402 (only this section uses it)
-
-@torch.no_grad()
-def attention_steps(model: AttentionSeq2Seq, source_ids: Sequence[int], k: int = 5, max_len: int = 80,
-                    bos: int = tr.BOS, eos: int = tr.EOS) -> list[dict]:
-    """Greedy decoding of one source (token ids without specials; <eos> is appended, as in training), step
-    by step, with the attention of each step. One dict per output token, up to and including <eos>:
-    {"id": the token chosen (the arg-max), "p": its probability, "top": [(id, probability), ...] the ``k``
-    most likely tokens, most likely first, "alpha": the weights α_t over the S + 1 source positions (the
-    source tokens, then <eos>; floats summing to 1) that the step's context vector was made with}."""
-    src = tr.pad([list(source_ids)]).to(next(model.parameters()).device)  # (1, S + 1)
-    memory, state = model.encode(src)
-    mask = src != model.pad_id
-    prev = torch.tensor([bos], device=src.device)
-    steps = []
-    for _ in range(max_len):
-        _, alpha = model.attend(state, memory, mask)  # the α that decode_step uses with this state
-        logits, state = model.decode_step(prev, state, memory, mask)  # (1, V)
-        probs = logits.softmax(dim=-1)[0]
-        top = probs.topk(k)
-        chosen = int(top.indices[0])
-        steps.append({"id": chosen, "p": float(top.values[0]),
-                      "top": [(int(i), float(p)) for i, p in zip(top.indices, top.values)],
-                      "alpha": alpha[0].float().cpu().tolist()})
-        if chosen == eos:
-            break
-        prev = torch.tensor([chosen], device=src.device)
-    return steps
-
-
-@torch.no_grad()
-def _teacher_forced_weights(model: AttentionSeq2Seq, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
-    """What ``AttentionSeq2Seq.alignment`` returns, (B, T, S), without the output layer at every step (the
-    weights need only the recurrence: a fifth of the time, with a 4,000-subword vocabulary)."""
-    memory, s = model.encode(src)
-    mask = src != model.pad_id
-    y = model.embedding(tgt_in)  # (B, T, E); eval mode, so no dropout
-    weights = []
-    for t in range(tgt_in.size(1)):
-        c, alpha = model.attend(s, memory, mask)
-        weights.append(alpha)
-        s = model.decoder(torch.cat([y[:, t], c], dim=-1), s)
-    return torch.stack(weights, dim=1)
-
+# What book/05_attention.md measures on the shipped checkpoints, in seconds on one CPU thread: the
+# teacher-forced alignments of many verses at once (its heatmaps and the counts of where each target word
+# looks). Its step-by-step demo decodes with ``coursekit.seq2seq.greedy_steps``, which records α too.
 
 @torch.no_grad()
 def alignments(model: AttentionSeq2Seq, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -300,7 +258,7 @@ def alignments(model: AttentionSeq2Seq, pairs: Sequence[tuple[Sequence[int], Seq
         chunk = order[start:start + batch_size]
         src = tr.pad([pairs[i][0] for i in chunk]).to(device)  # (B, S + 1): ids <eos> <pad>...
         tgt_in = tr.pad([pairs[i][1] for i in chunk], bos=True, eos=False).to(device)  # <bos> y <pad>...
-        alpha = _teacher_forced_weights(model, src, tgt_in).float().cpu().numpy()  # (B, T_max+1, S_max+1)
+        alpha = model.alignment(src, tgt_in).float().cpu().numpy()  # (B, T_max+1, S_max+1)
         for row, i in enumerate(chunk):
             s, t = len(pairs[i][0]) + 1, len(pairs[i][1]) + 1
             out[i] = alpha[row, :t, :s]

@@ -443,24 +443,29 @@ def read_by_length(task: str = "bible", model: str = "seq2seq") -> list[dict]:
 # recover of the source from the one vector c the decoder receives).
 
 @torch.no_grad()
-def greedy_steps(model: Seq2Seq, source_ids: Sequence[int], k: int = 5, max_len: int = 80,
+def greedy_steps(model: Translator, source_ids: Sequence[int], k: int = 5, max_len: int = 80,
                  bos: int = tr.BOS, eos: int = tr.EOS) -> list[dict]:
     """Greedy decoding of one source (token ids without specials; <eos> is appended, as in training),
     step by step. One dict per output token, up to and including <eos>: {"id": the token chosen (the
     arg-max), "p": its probability, "top": [(id, probability), ...] the ``k`` most likely tokens,
-    most likely first}. Probabilities are the softmax of the decoder's logits (float)."""
+    most likely first}. Probabilities are the softmax of the decoder's logits (float). A model that
+    attends (chapter 05's, with ``attend``) adds "alpha": the weights over the S + 1 source positions
+    (the source tokens, then <eos>; floats summing to 1) that the step's context vector was made with."""
     src = tr.pad([list(source_ids)]).to(next(model.parameters()).device)  # (1, S)
     memory, state = model.encode(src)
     mask = src != model.pad_id
     prev = torch.tensor([bos], device=src.device)
     steps = []
     for _ in range(max_len):
+        alpha = model.attend(state, memory, mask)[1] if hasattr(model, "attend") else None  # decode_step's α
         logits, state = model.decode_step(prev, state, memory, mask)  # (1, V)
         probs = logits.softmax(dim=-1)[0]
         top = probs.topk(k)
         chosen = int(top.indices[0])  # the arg-max: greedy decoding
         steps.append({"id": chosen, "p": float(top.values[0]),
                       "top": [(int(i), float(p)) for i, p in zip(top.indices, top.values)]})
+        if alpha is not None:
+            steps[-1]["alpha"] = alpha[0].float().cpu().tolist()
         if chosen == eos:
             break
         prev = torch.tensor([chosen], device=src.device)

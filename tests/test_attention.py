@@ -76,3 +76,14 @@ def test_the_compared_models_have_parameters_within_ten_percent():
     for score in SCORES:
         n = s2s.n_parameters(s2s.TrainConfig(score=score).model(vocab))
         assert abs(n - base) / base <= 0.10, f"{score}: {n:,} parameters against {base:,}"
+
+
+@pytest.mark.parametrize("score", ["additive", "dot"])
+def test_greedy_steps_follow_greedy_decoding_and_record_the_weights_used(score):
+    m = model(score)
+    steps = s2s.greedy_steps(m, [5, 9, 7], k=3, max_len=6)
+    ids = [st["id"] for st in steps]
+    assert ids == [i for i in m.greedy(tr.pad([[5, 9, 7]]), 6)[0].tolist() if i != tr.PAD]
+    # teacher-forcing the model's own output gives back the weights recorded at each step
+    again = m.alignment(tr.pad([[5, 9, 7]]), torch.tensor([[tr.BOS] + ids[:-1]]))[0]
+    torch.testing.assert_close(torch.tensor([st["alpha"] for st in steps], dtype=again.dtype), again)

@@ -163,3 +163,21 @@ def test_bleu_by_length_file_is_recomputed_from_the_outputs(task, name):
         assert a["n"] == b["n"]
         assert a["bleu"] == pytest.approx(b["bleu"], abs=0.01) and a["chrf"] == pytest.approx(b["chrf"], abs=0.01)
         assert a["bleu_low"] <= a["bleu"] <= a["bleu_high"]
+
+
+def test_linear_probe_recovers_a_linear_map_and_hits_are_counted_per_distinct_subword():
+    g = torch.Generator().manual_seed(0)
+    X, W = torch.randn(200, 6, generator=g), torch.randn(6, 9, generator=g)
+    probe = s2s.LinearProbe.fit(X, X @ W + 0.5, ridge=1e-9)
+    torch.testing.assert_close(probe(X), X @ W + 0.5, atol=1e-4, rtol=1e-4)
+    scores = torch.tensor([[9.0, 9.0, 9.0, 9.0, 1.0, 3.0, 2.0]])  # the specials' scores never count
+    recall, positions = s2s.probe_hits(scores, [[4, 5, 4, 6]])  # distinct {4, 5, 6}: the guess is {5, 6, 4}
+    assert recall[0] == 1.0 and positions[0].tolist() == [True] * 4
+    recall, positions = s2s.probe_hits(scores, [[4, 6]])  # guess {5, 6}: half of {4, 6}
+    assert recall[0] == 0.5 and positions[0].tolist() == [False, True]
+
+
+def test_greedy_steps_are_greedy_decoding(model):
+    steps = s2s.greedy_steps(model, [5, 9, 7], k=4, max_len=6)
+    assert [st["id"] for st in steps] == [i for i in model.greedy(tr.pad([[5, 9, 7]]), 6)[0].tolist() if i != tr.PAD]
+    assert all(st["top"][0] == (st["id"], st["p"]) and len(st["top"]) == 4 and "alpha" not in st for st in steps)
