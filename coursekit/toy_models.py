@@ -191,3 +191,101 @@ class TinySeq2Seq(torch.nn.Module):
     def forward(self, *args, **kwargs):
         # No forward on purpose: teacher forcing and decoding are what the exercises write.
         raise TypeError("TinySeq2Seq has no forward: use encode and decode_step")
+
+
+class RecurrentStepFunction:
+    """A "decoder" whose next-token distribution depends on the whole prefix, not only its last token:
+    a tanh RNN reads the prefix and a linear read-out of its last state gives the log-probabilities.
+
+        h_0 = 0,   h_t = tanh(W_in e(y_t) + W_hh h_{t-1}),   log P(· | y_1..y_t) = log_softmax(W_out h_t + b)
+
+    embedding: (V, E), weight_in: (H, E), weight_hh: (H, H), readout: (V, H), bias: (V,); float tensors
+    on one device. Called with the token ids so far, (B, T) long (every row starts with <bos>), it
+    returns (B, V) log-probabilities of the next token. Code that passes a prefix without its first
+    token, or in another order, gets other probabilities: the graded searches must pass the whole
+    prefix, as a real decoder needs it.
+    """
+
+    def __init__(self, embedding: torch.Tensor, weight_in: torch.Tensor, weight_hh: torch.Tensor,
+                 readout: torch.Tensor, bias: torch.Tensor):
+        self.embedding, self.weight_in, self.weight_hh = embedding, weight_in, weight_hh
+        self.readout, self.bias = readout, bias
+
+    def __call__(self, prefixes: torch.Tensor) -> torch.Tensor:
+        h = self.embedding.new_zeros(prefixes.size(0), self.weight_hh.size(0))  # (B, H)
+        for t in range(prefixes.size(1)):
+            h = torch.tanh(self.embedding[prefixes[:, t]] @ self.weight_in.T + h @ self.weight_hh.T)
+        return torch.log_softmax(h @ self.readout.T + self.bias, dim=-1)  # (B, V)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.readout.size(0)
+
+
+class PrefixTableStepFunction:
+    """A conditional model written out by hand, for examples a reader can follow: ``table`` maps a prefix
+    (a tuple of words after <bos>) to the probabilities of some next words; the probability left over
+    is shared equally by the other words of the vocabulary. A prefix the table does not list ends
+    with probability ``end`` (the rest shared equally).
+
+    words: the vocabulary, ``words[0]`` = "<bos>", ``words[1]`` = "<eos>". Called with (B, T) ids
+    (every row starts with <bos>), it returns (B, V) log-probabilities (float64), like the step
+    functions above.
+    """
+
+    def __init__(self, words: list[str], table: dict[tuple[str, ...], dict[str, float]], end: float = 0.9):
+        self.words, self.table, self.end = list(words), table, end
+        self.ids = {w: i for i, w in enumerate(self.words)}
+        if self.words[:2] != ["<bos>", "<eos>"]:
+            raise ValueError('words must start with "<bos>", "<eos>"')
+
+    @property
+    def bos(self) -> int:
+        return 0
+
+    @property
+    def eos(self) -> int:
+        return 1
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+    def probabilities(self, prefix: tuple[str, ...]) -> torch.Tensor:
+        """(V,) float64: P(next word | prefix). <bos> never comes next."""
+        listed = self.table.get(tuple(prefix), {"<eos>": self.end})
+        p = torch.zeros(self.vocab_size, dtype=torch.float64)
+        for word, prob in listed.items():
+            p[self.ids[word]] = prob
+        free = (p == 0)
+        free[0] = False
+        p[free] = (1.0 - p.sum()) / free.sum()
+        return p
+
+    def __call__(self, prefixes: torch.Tensor) -> torch.Tensor:
+        rows = [self.probabilities(tuple(self.words[i] for i in row[1:].tolist())) for row in prefixes]
+        return torch.stack(rows).log()  # (B, V), -inf for <bos>
+
+    def decode(self, ids) -> str:
+        return " ".join(self.words[i] for i in ids if i > 1)
+
+
+JANE_WORDS = ["<bos>", "<eos>", "jane", "is", "visiting", "going", "to", "be", "visits", "africa", "in",
+              "september"]
+
+
+def jane_model() -> PrefixTableStepFunction:
+    """The lecture's example (Andrew Ng's): translating "Jane visite l'Afrique en septembre", a model
+    for which P(jane is going | x) > P(jane is visiting | x), so greedy decoding starts the longer
+    translation, while "jane is visiting africa in september" is the more probable sentence."""
+    tail = {("africa",): {"in": 0.9}, ("africa", "in"): {"september": 0.95},
+            ("africa", "in", "september"): {"<eos>": 0.95}}
+    table = {(): {"jane": 0.9}, ("jane",): {"is": 0.8, "visits": 0.15},
+             ("jane", "is"): {"going": 0.5, "visiting": 0.4, "<eos>": 0.05},
+             ("jane", "is", "going"): {"to": 0.95}, ("jane", "is", "going", "to"): {"be": 0.95},
+             ("jane", "is", "going", "to", "be"): {"visiting": 0.9}}
+    for start in (("jane", "visits"), ("jane", "is", "visiting"), ("jane", "is", "going", "to", "be", "visiting")):
+        table[start] = {"africa": 0.9 if len(start) > 3 else 0.95}
+        for rest, probs in tail.items():
+            table[start + rest] = probs
+    return PrefixTableStepFunction(JANE_WORDS, table)
