@@ -277,10 +277,15 @@ JANE_WORDS = ["<bos>", "<eos>", "jane", "is", "visiting", "going", "to", "be", "
 def jane_model() -> PrefixTableStepFunction:
     """The lecture's example (Andrew Ng's): translating "Jane visite l'Afrique en septembre", a model
     for which P(jane is going | x) > P(jane is visiting | x), so greedy decoding starts the longer
-    translation, while "jane is visiting africa in september" is the more probable sentence."""
+    translation, while "jane is visiting africa in september" is the more probable sentence.
+
+    The words a prefix's entry does not list share what is left equally, so they tie. At the first
+    step <eos> is listed, and less likely than those words: a beam of 2 keeps "jane" and one of the
+    tied words, which the next step drops, whichever it was (<eos> among them, tied, would finish
+    at once and narrow the beam to greedy decoding, depending on how the tie was broken)."""
     tail = {("africa",): {"in": 0.9}, ("africa", "in"): {"september": 0.95},
             ("africa", "in", "september"): {"<eos>": 0.95}}
-    table = {(): {"jane": 0.9}, ("jane",): {"is": 0.8, "visits": 0.15},
+    table = {(): {"jane": 0.9, "<eos>": 0.001}, ("jane",): {"is": 0.8, "visits": 0.15},
              ("jane", "is"): {"going": 0.5, "visiting": 0.4, "<eos>": 0.05},
              ("jane", "is", "going"): {"to": 0.95}, ("jane", "is", "going", "to"): {"be": 0.95},
              ("jane", "is", "going", "to", "be"): {"visiting": 0.9}}

@@ -195,6 +195,34 @@ def test_nothing_is_wider_than_the_column(built_book, chromium, page):
     assert not problems, f"{page}:\n" + "\n".join(problems)
 
 
+SHRUNK_JS = """() => {
+  const out = [];
+  for (const img of document.querySelectorAll('main article img')) {
+    if (img.naturalWidth < 540 || img.getBoundingClientRect().width === 0 && img.hidden) continue;
+    const shown = img.getBoundingClientRect().width || parseFloat(getComputedStyle(img).width);
+    if (shown < 539) out.push((img.alt || img.src.slice(-40)) + ': ' + Math.round(shown) + ' of ' + img.naturalWidth + ' px');
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_figures_stay_legible_on_a_phone(built_book, chromium, page):
+    """At 400 px a figure or demo frame is not shrunk below 540 px (its labels would be 4-5 px high): it keeps its
+    width and scrolls inside its box (coursekit/static/course.css)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        tab = browser.new_page(viewport={"width": 400, "height": 900})
+        tab.goto((built_book / page).as_uri())
+        tab.wait_for_load_state("load")
+        shrunk = tab.evaluate(SHRUNK_JS)
+        browser.close()
+    assert not shrunk, f"{page}: figures shrunk below 540 px at 400 px:\n" + "\n".join(shrunk[:8])
+
+
 def on_screen(locator) -> bool:
     """Whether a reader sees the element: rendered visible, and at least partly inside the viewport."""
     return locator.is_visible() and locator.evaluate(
