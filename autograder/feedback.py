@@ -70,6 +70,8 @@ class NameTestCells(Preprocessor):
                     title, defined = heading["title"], []
             elif meta.get("solution"):
                 defined += DEFINED.findall(cell.source)
+                if meta.get("grade_id"):  # an answer cell: named by what it defines, for its comment's entry
+                    cell.metadata[TOC_KEY] = ", ".join(DEFINED.findall(cell.source))
             elif meta.get("grade") and cell.cell_type == "code":
                 name = ": ".join(part for part in (title, ", ".join(defined)) if part)
                 cell.metadata[TOC_KEY] = name or meta.get("grade_id", "")
@@ -88,6 +90,14 @@ def mathml(tex: str, block: bool) -> str:
 
 
 class MathMLRenderer(IPythonRenderer):
+    # The sanitizer has already escaped "<" in the Markdown, and code escapes its text again: undo the
+    # first, or `<pad>` reads "&lt;pad&gt;". The text is escaped once, by the code renderers.
+    def codespan(self, text: str) -> str:
+        return super().codespan(html.unescape(text))
+
+    def block_code(self, code: str, info: str | None = None) -> str:
+        return super().block_code(html.unescape(code), info)
+
     def block_math(self, body: str) -> str:
         return mathml(body, True)
 
