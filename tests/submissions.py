@@ -68,3 +68,12 @@ def hidden_substitutes(assignment: str, name: str, namespace: dict) -> dict:
             exec(compile(definitions, f"<test cell of {name}>", "exec"), scope)
             return eval(compile(ast.Expression(keyword.value), f"<substitutes of {name}>", "eval"), scope)
     raise KeyError(f"no hidden check of {name} in {assignment}")
+
+
+def student_namespace(assignment: str, answers: dict[str, str]) -> dict:
+    """What a student's kernel holds: the notebook's setup plus the given answer cells."""
+    namespace: dict = {}
+    exec(setup_source(assignment), namespace)
+    for source in answers.values():
+        exec(source, namespace)
+    return namespace

@@ -8,17 +8,8 @@ from autograder.checks import GRADING_DEVICE, check_against_reference, compare, 
 from autograder.course import assignments
 from autograder.expected import build_expected
 from autograder.reference import load_reference
-from submissions import hidden_substitutes, setup_source, solution_sources
+from submissions import hidden_substitutes, solution_sources, student_namespace
 from wrong_answers import wrong_answers
-
-
-def student_namespace(assignment: str, answers: dict[str, str]) -> dict:
-    """What a student's kernel holds: the notebook's setup plus the given answer cells."""
-    namespace: dict = {}
-    exec(setup_source(assignment), namespace)
-    for source in answers.values():
-        exec(source, namespace)
-    return namespace
 
 
 @pytest.mark.parametrize("assignment", assignments())

@@ -230,20 +230,14 @@ def test_decoder_step_is_the_chapters_model(ref):
     torch.testing.assert_close(logits, their_logits)
 
 
-def test_decoder_step_is_graded_with_stand_ins_for_the_helpers(tmp_path, monkeypatch):
+def test_decoder_step_is_graded_with_stand_ins_for_the_helpers(expected_dir):
     """Broken AdditiveScore, attention_weights and context_vector must not also cost the decoder step's points:
     its hidden check swaps in the test cell's independent versions, and puts the student's back afterwards."""
-    from autograder.checks import ENV_EXPECTED_DIR, check_against_reference
-    from autograder.expected import build_expected
-    from submissions import hidden_substitutes, setup_source, solution_sources
+    from autograder.checks import check_against_reference
+    from submissions import hidden_substitutes, solution_sources, student_namespace
 
-    build_expected("05_attention", tmp_path)
-    monkeypatch.setenv(ENV_EXPECTED_DIR, str(tmp_path))
-    namespace: dict = {}
-    exec(setup_source("05_attention"), namespace)
     answers = solution_sources("05_attention")
-    exec(answers["learned_scores"], namespace)
-    exec(answers["decoder_step"], namespace)
+    namespace = student_namespace("05_attention", {k: answers[k] for k in ("learned_scores", "decoder_step")})
 
     def broken(*args, **kwargs):
         raise NotImplementedError()

@@ -301,21 +301,15 @@ def test_a_tie_is_the_models_fault_in_both_precisions(ref):
 # --------------------------------------------------------------------------- stand-ins in the hidden checks
 
 
-def test_beam_search_and_blame_are_graded_with_stand_ins_for_the_functions_they_use(tmp_path, monkeypatch):
+def test_beam_search_and_blame_are_graded_with_stand_ins_for_the_functions_they_use(expected_dir):
     """Broken length_normalised_score and sequence_log_prob must not also cost beam_search's and
     blame's points: their hidden checks swap in the test cells' independent versions, and put the
     student's back afterwards."""
-    from autograder.checks import ENV_EXPECTED_DIR, check_against_reference
-    from autograder.expected import build_expected
-    from submissions import hidden_substitutes, setup_source, solution_sources
+    from autograder.checks import check_against_reference
+    from submissions import hidden_substitutes, solution_sources, student_namespace
 
-    build_expected("06_beam_search", tmp_path)
-    monkeypatch.setenv(ENV_EXPECTED_DIR, str(tmp_path))
-    namespace: dict = {}
-    exec(setup_source("06_beam_search"), namespace)
     answers = solution_sources("06_beam_search")
-    exec(answers["beam"], namespace)
-    exec(answers["blame"], namespace)
+    namespace = student_namespace("06_beam_search", {k: answers[k] for k in ("beam", "blame")})
 
     def broken(*args, **kwargs):
         raise NotImplementedError()
