@@ -240,14 +240,26 @@ class TrainConfig:
     eval_every: int = 200
     seed: int = 0
     score: str = ""  # an attention score of coursekit.attention.SCORES; "" for the fixed-vector Seq2Seq
+    layers: int = 0  # Transformer blocks per side (chapter 08; embed is its d_model); 0 for the RNNs
+    heads: int = 4
+    d_ff: int = 1024
+    norm_first: bool = True
     command: str = ""
 
     @property
     def name(self) -> str:
-        """"seq2seq", or "attention-additive" etc.: the stem of the checkpoint's and results files' names."""
+        """"seq2seq", "attention-additive" etc., "transformer": the stem of the checkpoint's and results files'
+        names."""
+        if self.layers:
+            return "transformer" if self.norm_first else "transformer-postnorm"
         return f"attention-{self.score}" if self.score else "seq2seq"
 
     def model(self, vocab_size: int) -> Translator:
+        if self.layers:
+            from coursekit.transformer import Transformer
+
+            return Transformer(vocab_size, self.embed, self.heads, self.layers, self.d_ff, self.dropout,
+                               self.norm_first)
         if self.score:
             from coursekit.attention import AttentionSeq2Seq
 
@@ -609,7 +621,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     for name, value in asdict(TrainConfig()).items():
         if name not in ("task", "command"):
-            parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=None)
+            parser.add_argument("--" + name.replace("_", "-"), default=None,
+                                type=(lambda text: text.lower() in ("1", "true", "yes")) if isinstance(value, bool)
+                                else type(value))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -626,7 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         save(out, model, config, history)
         print(f"{n_parameters(model):,} parameters; {history['seconds'][-1] / 60:.1f} min -> {out}")
         return 0
-    name = TrainConfig(score=args.score or "").name
+    name = TrainConfig(score=args.score or "", layers=args.layers or 0,
+                       norm_first=True if args.norm_first is None else args.norm_first).name
     start = time.perf_counter()
     model, _ = load(args.task, path=args.out, device=device, model=name)
     hyps = decode_test(model, args.task, device)
