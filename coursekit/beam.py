@@ -18,7 +18,6 @@ chosen setting on the test set) are run once by ``python -m coursekit.beam measu
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from coursekit import seq2seq
+from coursekit import seq2seq, tables
 from coursekit import translation as tr
 
 RESULTS = Path(__file__).resolve().parent / "data" / "beam"
@@ -168,34 +167,12 @@ def sweep_settings() -> list[tuple[int, float, str]]:
     return list(dict.fromkeys(settings))
 
 
-def _write_csv(path: Path, rows: list[dict], command: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(f"# {command}\n")
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t" if path.suffix == ".tsv" else ",",
-                           lineterminator="\n")
-        w.writeheader()
-        w.writerows({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-
-
 TEXT_COLUMNS = ("hypothesis", "reference", "source", "greedy", "beam", "label", "penalty")
 
 
 def read_table(path: Path) -> list[dict]:
-    """A results file back as dicts, numbers as numbers (the first line, the command, skipped)."""
-    def number(v: str):
-        try:
-            return int(v)
-        except ValueError:
-            try:
-                return float(v)
-            except ValueError:
-                return v
-    with open(path, encoding="utf-8", newline="") as f:
-        f.readline()
-        reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-        return [{k: (v if k in TEXT_COLUMNS else number(v)) for k, v in r.items()}
-                for r in reader]
+    """One of this chapter's results files back as dicts, numbers as numbers."""
+    return tables.read_table(path, TEXT_COLUMNS)
 
 
 def blame_label(reference: Sequence[int], hypothesis: Hypothesis, reference_log_prob: float, alpha: float,
@@ -234,8 +211,8 @@ def measure(limit: int | None = None, log=print) -> None:
                                "reference_log_prob": ref_lp, "reference_tokens": len(ref) + 1,
                                # the text of one setting only: the page's examples (and a smaller file)
                                "hypothesis": text(h) if (beam_width, alpha) == EXAMPLE_SETTING else ""})
-    _write_csv(SWEEP_PATH, rows, command)
-    _write_csv(ERRORS_PATH, errors, command)
+    tables.write_table(SWEEP_PATH, rows, command)
+    tables.write_table(ERRORS_PATH, errors, command)
     chosen = max(rows, key=lambda r: r["bleu"])  # chosen on the dev set, then scored once on the test set
     test = tr.split("test")[:limit]
     test_sources, test_refs = tr.token_ids([p.src for p in test]), [p.tgt for p in test]
@@ -252,9 +229,9 @@ def measure(limit: int | None = None, log=print) -> None:
     test_rows[1].update(delta_low=paired["delta_low"], delta_high=paired["delta_high"])
     test_rows[0].update(delta_low=0.0, delta_high=0.0)
     log(test_rows)
-    _write_csv(TEST_PATH, test_rows, command)
+    tables.write_table(TEST_PATH, test_rows, command)
     # the outputs only: the sources and references are tr.split("test"), in this order
-    _write_csv(TEST_OUTPUTS_PATH, [{"greedy": g, "beam": b} for g, b in zip(*outputs.values())], command)
+    tables.write_table(TEST_OUTPUTS_PATH, [{"greedy": g, "beam": b} for g, b in zip(*outputs.values())], command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 
-def _synchronize() -> None:
+def synchronize() -> None:
     # CUDA kernels run asynchronously: without this, a timer measures only the launch.
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -38,10 +38,10 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float
         fn()
     times = []
     for _ in range(repeats):
-        _synchronize()
+        synchronize()
         start = time.perf_counter()
         fn()
-        _synchronize()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -31,9 +31,10 @@ generated token) by ``python -m coursekit.transformer measure --threads 1``.
 from __future__ import annotations
 
 import argparse
-import csv
+import itertools
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -41,6 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from coursekit import tables
 from coursekit import translation as tr
 from coursekit.seq2seq import Translator
 
@@ -48,6 +50,8 @@ MAX_POSITIONS = 1024
 RESULTS = Path(__file__).resolve().parent / "data" / "transformer"
 THROUGHPUT_PATH = RESULTS / "throughput.csv"
 GENERATION_PATH = RESULTS / "generation.csv"
+COMPARISON_PATH = RESULTS / "comparison.csv"
+BEAM_OUTPUTS_PATH = RESULTS / "beam_test_outputs.tsv"
 
 
 def sinusoidal_positions(n: int, d_model: int) -> torch.Tensor:
@@ -246,3 +250,155 @@ class Transformer(Translator):
         finally:
             for layer in (m for group in modules.values() for m in group):
                 layer.keep_weights, layer.weights = False, None
+
+
+# ---------------------------------------------------------------------------------------------------
+# ---- chapter 08's measurements of cost
+#
+# The lectures' claim is that a Transformer trains faster than a recurrent network because it computes every
+# position of a sentence at once. These measure it on whatever machine runs them: training steps of chapter 05's
+# model and of this one on the same batches, and the time each new token of greedy decoding takes.
+
+COMPARED = ("seq2seq", "attention-additive", "transformer")  # chapters 04, 05 and 08
+THROUGHPUT_BATCH_SIZES = (8, 64)
+GENERATION_LENGTHS = (1, 25, 50, 75, 100, 150, 200)
+
+
+def training_step_seconds(model: Translator, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                          device: torch.device | str = "cpu", warmup: int = 2) -> tuple[float, int]:
+    """Train ``model`` (Adam, the course's loss) on ``batches`` after ``warmup`` untimed steps; returns (seconds,
+    target tokens) of the timed steps, so that tokens / seconds is the training throughput. The model's weights
+    change: pass a copy."""
+    from coursekit.measure import synchronize
+    from coursekit.seq2seq import loss_per_token
+
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    seconds, tokens = 0.0, 0
+    for i, (src, tgt) in enumerate(batches):
+        src, tgt = src.to(device), tgt.to(device)
+        synchronize()
+        start = time.perf_counter()
+        loss = loss_per_token(model, src, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        synchronize()
+        if i >= warmup:
+            seconds += time.perf_counter() - start
+            tokens += int((tgt[:, 1:] != model.pad_id).sum())
+    return seconds, tokens
+
+
+def measure_throughput(steps: int = 10, batch_sizes: Sequence[int] = THROUGHPUT_BATCH_SIZES,
+                       device: torch.device | str = "cpu", log=print) -> list[dict]:
+    """Training throughput of the shipped models' architectures (fresh weights, the same settings as their
+    checkpoints) on the same training batches: one row per (model, batch size) with target tokens per second."""
+    from coursekit import seq2seq
+
+    rows = []
+    for batch_size in batch_sizes:
+        batches = list(itertools.islice(tr.batches("train", batch_size, seed=0, max_len=96), steps + 2))
+        for name in COMPARED:
+            _, ckpt = seq2seq.load("bible", model=name)
+            config = seq2seq.TrainConfig(**ckpt["config"])
+            torch.manual_seed(0)
+            model = config.model(seq2seq.vocab_size("bible"))
+            seconds, tokens = training_step_seconds(model, batches, device)
+            rows.append({"model": name, "device": str(device), "threads": torch.get_num_threads(),
+                         "batch_size": batch_size, "parameters": seq2seq.n_parameters(model),
+                         "seconds_per_step": round(seconds / steps, 4), "tokens_per_second": round(tokens / seconds)})
+            log(rows[-1])
+    return rows
+
+
+@torch.no_grad()
+def measure_generation(lengths: Sequence[int] = GENERATION_LENGTHS, repeats: int = 5,
+                       device: torch.device | str = "cpu", log=print) -> list[dict]:
+    """Milliseconds that one greedy decoding step takes after ``t`` tokens have been generated, batch of one, for
+    the shipped Transformer (which re-reads its whole prefix) and chapter 05's model (which carries a state)."""
+    from coursekit import seq2seq
+    from coursekit.measure import time_call
+
+    source = tr.pad([tr.token_ids(tr.split("test")[0].src)[0]]).to(device)  # (1, S)
+    rows = []
+    for name in COMPARED[1:]:
+        model, _ = seq2seq.load("bible", model=name, device=device)
+        memory, state = model.encode(source)
+        mask = source != model.pad_id
+        prev = torch.tensor([tr.BOS], device=device)
+        for t in lengths:
+            # The state after t tokens: the prefix itself for the Transformer; for the RNN its size never changes.
+            step_state = torch.full((1, t - 1), tr.BOS, device=device) if name == "transformer" else state
+            seconds = time_call(lambda: model.decode_step(prev, step_state, memory, mask), repeats=repeats)
+            rows.append({"model": name, "device": str(device), "tokens_so_far": t, "ms_per_token": round(1e3 * seconds, 3)})
+            log(rows[-1])
+    return rows
+
+
+def beam_setting() -> tuple[int, float, str]:
+    """Chapter 06's beam setting, chosen on the dev set for chapter 05's model: (B, α, penalty)."""
+    from coursekit import beam
+
+    chosen = beam.read_table(beam.TEST_PATH)[-1]
+    return chosen["beam_width"], chosen["alpha"], chosen["penalty"]
+
+
+def compare(log=print) -> list[dict]:
+    """The chapter's table: per model of ``COMPARED``, its size, its training (steps, target tokens, best
+    validation loss, and minutes at the throughput ``THROUGHPUT_PATH`` measured for it at the training batch
+    size), and its test scores with greedy decoding (BLEU and chrF with 95% intervals), and with chapter 06's
+    beam setting for the two models with attention. Decodes the Transformer's test set with beam search (the
+    slow part: minutes) and writes those outputs to ``BEAM_OUTPUTS_PATH``."""
+    from coursekit import beam, seq2seq
+
+    speed = {(r["model"], r["batch_size"]): r for r in tables.read_table(THROUGHPUT_PATH)}
+    test = tr.split("test")
+    references = [p.tgt for p in test]
+    width, alpha, penalty = beam_setting()
+    rows = []
+    for name in COMPARED:
+        model, ckpt = seq2seq.load("bible", model=name)
+        config, history = ckpt["config"], ckpt["history"]
+        measured = speed[name, config["batch_size"]]
+        hyps = [r["hypothesis"] for r in seq2seq.read_outputs("bible", name)]
+        scores = tr.evaluate(hyps, references)
+        row = {"model": name, "parameters": seq2seq.n_parameters(model), "steps": history["step"][-1],
+               "target_tokens": history["tokens"][-1], "best_val_loss": min(history["val"]),
+               "tokens_per_second": measured["tokens_per_second"],
+               "training_minutes": history["step"][-1] * measured["seconds_per_step"] / 60}
+        for metric, score in scores.items():
+            row.update({metric: score.score, f"{metric}_low": score.low, f"{metric}_high": score.high})
+        if name == "attention-additive":
+            row["beam_bleu"] = beam.read_table(beam.TEST_PATH)[-1]["bleu"]
+        elif name == "transformer":
+            outputs = [beam.text(beam.beam_search(model, ids, width, alpha=alpha, penalty=penalty)[0])
+                       for ids in tr.token_ids([p.src for p in test])]
+            tables.write_table(BEAM_OUTPUTS_PATH, [{"beam": h} for h in outputs],
+                               f"python -m coursekit.transformer compare  (B={width}, alpha={alpha}, {penalty})")
+            row["beam_bleu"] = tr.bleu(outputs, references).score
+        else:
+            row["beam_bleu"] = ""
+        log(row)
+        rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="chapter 08's measurements of cost")
+    parser.add_argument("command", choices=("measure", "compare"),
+                        help="measure: THROUGHPUT_PATH and GENERATION_PATH; compare: COMPARISON_PATH (after measure)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    command = "python -m coursekit.transformer " + " ".join(sys.argv[1:] if argv is None else argv)
+    tables.write_table(THROUGHPUT_PATH, measure_throughput(args.steps, device=device), command)
+    tables.write_table(GENERATION_PATH, measure_generation(device=device), command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
