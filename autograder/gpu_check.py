@@ -7,7 +7,10 @@ What depends on the device, checked where it runs, with a table at the end:
    uses on that device: the largest deviation says how much room the tolerance leaves;
 2. a small class per assignment (the reference and the blank release) graded by the real grader,
    where nbgrader can run (``--skip-grading`` leaves it out);
-3. every chapter's book page executed top to bottom, timed (``--skip-pages`` leaves it out).
+3. every chapter's book page executed top to bottom, timed (``--skip-pages`` leaves it out);
+4. chapter 08's measurement of training throughput (target tokens per second of the RNN models and the
+   Transformer on the same batches) on the device, the number the chapter shows for the CPU
+   (``--skip-throughput`` leaves it out).
 
 Without CUDA it runs the same on the CPU and says so. A GPU machine without network gets what is
 missing as wheels: ``make gpu-wheels`` here downloads them into ``.whl/`` (see the Makefile).
@@ -124,6 +127,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-grading", action="store_true")
     parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     device = grading_device()
     print(f"CUDA: {torch.cuda.get_device_name(0)}" if device.type == "cuda" else "no CUDA: checked on CPU",
@@ -152,8 +156,24 @@ def main(argv=None) -> int:
         page = "skipped" if seconds is None else f"{seconds:.1f}" + (f"  {error}" if error else "")
         print(f"{assignment:<22}{device.type:<8}{torch.__version__:<14}{refs['passed']:>20}/{refs['total']:<8}"
               f"{refs['worst']:>19.2e}  {grading:<32}{page:>9}")
+    if not args.skip_throughput:
+        print_throughput(device)
     print("all checks passed" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
+
+
+def print_throughput(device: torch.device) -> None:
+    from coursekit.transformer import THROUGHPUT_BATCH_SIZES, measure_throughput
+
+    # A GPU has lanes to spare even at the CPU's largest batch: one more, larger, batch size shows it.
+    sizes = THROUGHPUT_BATCH_SIZES + ((256,) if device.type == "cuda" else ())
+    rows = measure_throughput(batch_sizes=sizes, device=device, log=lambda row: None)
+    print(f"\n{'model (chapter 08 throughput)':<30}{'device':<8}{'batch':>6}{'parameters':>12}{'tokens/s':>10}"
+          f"{'vs attention-additive':>23}")
+    for row in rows:
+        rnn = next(r for r in rows if r["model"] == "attention-additive" and r["batch_size"] == row["batch_size"])
+        print(f"{row['model']:<30}{device.type:<8}{row['batch_size']:>6}{row['parameters']:>12,}"
+              f"{row['tokens_per_second']:>10,}{row['tokens_per_second'] / rnn['tokens_per_second']:>22.2f}x")
 
 
 if __name__ == "__main__":

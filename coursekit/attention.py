@@ -36,7 +36,6 @@ loss and the training time. No checkpoints ship for it (six models for one table
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -49,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from coursekit import tables
 from coursekit import translation as tr
 from coursekit.seq2seq import Translator
 
@@ -219,23 +219,6 @@ def compare_scores(scores: Sequence[str] = SCORES, steps: int = COMPARISON_STEPS
     return rows
 
 
-def write_comparison(rows: list[dict], path: Path = COMPARISON_PATH, command: str = "") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(f"# {command}\n")
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-
-
-def read_comparison(path: Path = COMPARISON_PATH) -> tuple[list[dict], str]:
-    """(rows with numbers as floats, the command that wrote them)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        command = f.readline().removeprefix("# ").strip()
-        rows = [{k: v if k == "score" else float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    return rows, command
-
-
 # ---------------------------------------------------------------------------------------------------
 # ---- chapter 05's measurements
 #
@@ -279,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     rows = compare_scores(args.scores.split(","), steps=args.steps)
     argv = sys.argv[1:] if argv is None else list(argv)
-    write_comparison(rows, args.out, command="python -m coursekit.attention " + " ".join(argv))
+    tables.write_table(args.out, rows, command="python -m coursekit.attention " + " ".join(argv))
     print(f"{len(rows)} models in {(time.perf_counter() - start) / 60:.1f} min -> {args.out}")
     return 0
 
