@@ -264,50 +264,52 @@ THROUGHPUT_BATCH_SIZES = (8, 64)
 GENERATION_LENGTHS = (1, 25, 50, 75, 100, 150, 200)
 
 
-def training_step_seconds(model: Translator, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                          device: torch.device | str = "cpu", warmup: int = 2) -> tuple[float, int]:
-    """Train ``model`` (Adam, the course's loss) on ``batches`` after ``warmup`` untimed steps; returns (seconds,
-    target tokens) of the timed steps, so that tokens / seconds is the training throughput. The model's weights
-    change: pass a copy."""
+def training_step_seconds(model: Translator, optimizer: torch.optim.Optimizer, src: torch.Tensor,
+                          tgt: torch.Tensor) -> float:
+    """The wall-clock seconds of one training step (the course's loss, backward, optimizer step) on one batch,
+    the device's queued work included."""
     from coursekit.measure import synchronize
     from coursekit.seq2seq import loss_per_token
 
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    seconds, tokens = 0.0, 0
-    for i, (src, tgt) in enumerate(batches):
-        src, tgt = src.to(device), tgt.to(device)
-        synchronize()
-        start = time.perf_counter()
-        loss = loss_per_token(model, src, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        synchronize()
-        if i >= warmup:
-            seconds += time.perf_counter() - start
-            tokens += int((tgt[:, 1:] != model.pad_id).sum())
-    return seconds, tokens
+    synchronize()
+    start = time.perf_counter()
+    loss = loss_per_token(model, src, tgt)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    synchronize()
+    return time.perf_counter() - start
 
 
 def measure_throughput(steps: int = 10, batch_sizes: Sequence[int] = THROUGHPUT_BATCH_SIZES,
-                       device: torch.device | str = "cpu", log=print) -> list[dict]:
-    """Training throughput of the shipped models' architectures (fresh weights, the same settings as their
-    checkpoints) on the same training batches: one row per (model, batch size) with target tokens per second."""
+                       device: torch.device | str = "cpu", warmup: int = 2, log=print) -> list[dict]:
+    """Training throughput of the shipped models' architectures (fresh weights, their checkpoints' settings) on
+    the same training batches: one row per (model, batch size), with seconds per step and target tokens per
+    second over ``steps`` timed steps (after ``warmup`` untimed ones). The models take turns on each batch, so
+    whatever else the machine is doing slows them alike."""
     from coursekit import seq2seq
 
     rows = []
     for batch_size in batch_sizes:
-        batches = list(itertools.islice(tr.batches("train", batch_size, seed=0, max_len=96), steps + 2))
+        batches = list(itertools.islice(tr.batches("train", batch_size, seed=0, max_len=96), warmup + steps))
+        models = {}
         for name in COMPARED:
-            _, ckpt = seq2seq.load("bible", model=name)
-            config = seq2seq.TrainConfig(**ckpt["config"])
+            config = seq2seq.TrainConfig(**seq2seq.load("bible", model=name)[1]["config"])
             torch.manual_seed(0)
-            model = config.model(seq2seq.vocab_size("bible"))
-            seconds, tokens = training_step_seconds(model, batches, device)
+            model = config.model(seq2seq.vocab_size("bible")).to(device).train()
+            models[name] = model, torch.optim.Adam(model.parameters(), lr=1e-4)
+        seconds = dict.fromkeys(models, 0.0)
+        tokens = 0
+        for i, (src, tgt) in enumerate(batches):
+            src, tgt = src.to(device), tgt.to(device)
+            for name, (model, optimizer) in models.items():
+                elapsed = training_step_seconds(model, optimizer, src, tgt)
+                seconds[name] += elapsed if i >= warmup else 0.0
+            tokens += int((tgt[:, 1:] != tr.PAD).sum()) if i >= warmup else 0
+        for name, (model, _) in models.items():
             rows.append({"model": name, "device": str(device), "threads": torch.get_num_threads(),
                          "batch_size": batch_size, "parameters": seq2seq.n_parameters(model),
-                         "seconds_per_step": round(seconds / steps, 4), "tokens_per_second": round(tokens / seconds)})
+                         "seconds_per_step": seconds[name] / steps, "tokens_per_second": round(tokens / seconds[name])})
             log(rows[-1])
     return rows
 
