@@ -294,3 +294,52 @@ def jane_model() -> PrefixTableStepFunction:
         for rest, probs in tail.items():
             table[start + rest] = probs
     return PrefixTableStepFunction(JANE_WORDS, table)
+
+
+class TinyTransformer(torch.nn.Module):
+    """Chapter 08's ``coursekit.transformer.Transformer`` built from given weights, with an output layer of its
+    own: the model that chapter 08's ``greedy_decode`` takes as input in the hidden cases.
+
+    weights: {name: tensor}, a state_dict of ``coursekit.transformer.Transformer``; its sizes are read from
+    the shapes (V and d_model from ``embedding.weight``, the layers from the encoder's blocks, d_ff from the
+    first feed-forward layer). heads: the attention heads; norm_first: pre-norm (True) or post-norm (False);
+    pad_id: the id that pads sources; readout: (V, d_model), the output layer's weights, or None for the
+    Transformer's own, tied to the embedding (a random model with tied weights mostly repeats its last
+    token); logit_bias: (V,) added to the scores at every position (a trained model does not say <pad> or
+    <bos>: a large negative bias there), or (P, V), row t added at target position t (P at least the longest
+    tgt_in: say, an <eos> that grows likelier as the sentence grows), or None. Float tensors on one device, in
+    one dtype (float32 or float64).
+
+    Called as the Transformer is, ``model(src, tgt_in)`` -> logits (B, T, V) (src (B, S) long, right-padded
+    with pad_id; tgt_in (B, T) long): teacher forcing, each position seeing only the target up to its own. In
+    eval mode, without dropout, its parameters frozen.
+    """
+
+    def __init__(self, weights: dict, heads: int, norm_first: bool = True, pad_id: int = 0,
+                 readout: torch.Tensor | None = None, logit_bias: torch.Tensor | None = None):
+        super().__init__()
+        from coursekit.transformer import Transformer  # not at the top: the other toy models need only torch
+
+        embedding = weights["embedding.weight"]
+        layers = len({name.split(".")[1] for name in weights if name.startswith("encoder.")})
+        d_ff = weights["encoder.0.feed_forward.0.weight"].size(0)
+        self.transformer = Transformer(embedding.size(0), embedding.size(1), heads, layers, d_ff, dropout=0.0,
+                                       norm_first=norm_first, pad_id=int(pad_id))
+        self.transformer.to(embedding.device, embedding.dtype)  # then load: float64 weights stay float64
+        self.transformer.load_state_dict(weights)
+        self.register_buffer("readout", embedding.clone() if readout is None else readout.clone())
+        bias = torch.zeros(embedding.size(0)) if logit_bias is None else logit_bias
+        self.register_buffer("logit_bias", bias.to(embedding.device, embedding.dtype))
+        self.pad_id = int(pad_id)
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def vocab_size(self) -> int:
+        return self.transformer.vocab_size
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        memory, _ = self.transformer.encode(src)
+        y = self.transformer.decode(tgt_in, memory, src != self.pad_id)  # (B, T, d_model)
+        bias = self.logit_bias if self.logit_bias.dim() == 1 else self.logit_bias[:tgt_in.size(1)]
+        return y @ self.readout.T + bias                                 # (B, T, V)
