@@ -405,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     command = "python -m coursekit.transformer " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.command == "compare":
+        tables.write_table(COMPARISON_PATH, compare(), command)
+        return 0
     tables.write_table(THROUGHPUT_PATH, measure_throughput(args.steps, device=device), command)
     tables.write_table(GENERATION_PATH, measure_generation(device=device), command)
     return 0
