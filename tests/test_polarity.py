@@ -1,0 +1,66 @@
+"""Chapter 09's data and its simplest model (coursekit.polarity): one fixed stratified split, a Wilson interval,
+and a bag-of-n-grams logistic regression that is what its formula says."""
+import math
+
+import pytest
+import torch
+
+from coursekit import polarity
+
+
+def test_split_is_stratified_disjoint_and_complete():
+    texts, labels = polarity.sentences()
+    assert len(texts) == 10_662 and sum(labels) == 5_331
+    seen = set()
+    for name in polarity.SPLITS:
+        part, part_labels = polarity.split(name)
+        indices = set(polarity._indices()[name])
+        assert not indices & seen, f"{name} shares sentences with an earlier split"
+        seen |= indices
+        assert sum(part_labels) * 2 == len(part_labels), f"{name} is not half positive"
+        assert len(part) == pytest.approx(len(texts) * polarity.SPLIT_FRACTIONS[polarity.SPLITS.index(name)], abs=2)
+    assert seen == set(range(len(texts)))
+
+
+def test_wilson_interval_is_the_score_tests_acceptance_region():
+    # Wilson's interval holds the p0 that a score test at z = 1.96 does not reject: |p - p0| <= z sqrt(p0 (1 - p0) / n).
+    # Its ends, found by bisection instead of the closed form:
+    def end(p, n, inside, outside):
+        for _ in range(100):
+            mid = (inside + outside) / 2
+            inside, outside = (mid, outside) if abs(p - mid) <= 1.96 * math.sqrt(mid * (1 - mid) / n) else (inside, mid)
+        return 100 * inside
+
+    acc, low, high = polarity.accuracy_interval([1] * 81 + [0] * 19, [1] * 100)
+    assert acc == 81
+    assert low == pytest.approx(end(0.81, 100, 0.81, 0.0), abs=1e-6)
+    assert high == pytest.approx(end(0.81, 100, 0.81, 1.0), abs=1e-6)
+    _, low_big, high_big = polarity.accuracy_interval([1] * 810 + [0] * 190, [1] * 1000)
+    assert high_big - low_big < (high - low) / 3
+    with pytest.raises(ValueError):
+        polarity.accuracy_interval([1, 0], [1])
+
+
+def test_bag_of_ngrams_marks_each_seen_word_and_bigram_once():
+    vocabulary = polarity.ngram_vocabulary(["a good film", "a bad film", "good good"], min_count=1)
+    X = polarity.bag_of_ngrams(["a good good film", "unseen words"], vocabulary)
+    marked = {g for g, i in vocabulary.items() if X[0, i] == 1}
+    assert marked == {"a", "good", "film", "a good", "good good", "good film"}
+    assert X[1].sum() == 0
+
+
+def test_logistic_regression_minimises_its_objective():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 5, generator=g, dtype=torch.float64)
+    y = (X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 0.0], dtype=torch.float64) > 0).double()
+    w, b = polarity.logistic_regression(X, y, l2=0.1)
+
+    def objective(w, b):
+        return torch.nn.functional.binary_cross_entropy_with_logits(X @ w + b, y) + 0.05 * (w @ w)
+
+    best = objective(w, b)
+    for _ in range(20):  # no nearby point does better: a minimum, found by other means than the fit's
+        step = 1e-3 * torch.randn(6, generator=g, dtype=torch.float64)
+        assert objective(w + step[:5], b + step[5]) >= best - 1e-12
+    grad_w = X.T @ (torch.sigmoid(X @ w + b) - y) / len(y) + 0.1 * w  # the gradient, by hand, is zero
+    assert grad_w.abs().max() < 1e-5 and not math.isnan(float(best))
