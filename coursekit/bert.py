@@ -25,7 +25,6 @@ training curve with the masked-LM accuracy) and ``data/checkpoints/bert_tiny_pol
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from coursekit import corpora, polarity
 from coursekit import translation as tr
 from coursekit.device import seed_everything
+from coursekit.schedules import warmup_cosine
 from coursekit.transformer import EncoderBlock
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -234,14 +234,6 @@ class PretrainConfig:
                         self.dropout)
 
 
-def warmup_cosine(step: int, lr: float, warmup: int, max_steps: int) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to a tenth of it at ``max_steps``."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
-    return lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
-
-
 @torch.no_grad()
 def mlm_accuracy(model: TinyBert, sequences: Sequence[Sequence[int]], seed: int = 1, batch_size: int = 128,
                  device="cpu") -> tuple[float, float]:
@@ -283,7 +275,7 @@ def pretrain(config: PretrainConfig, device="cpu", log=print) -> tuple[TinyBert,
         model.train()
         ids = next(batches).to(device)
         inputs, labels = mask_for_mlm(ids, ids <= MASK, mask_g, vocab_size=model.mlm_bias.numel())
-        lr = warmup_cosine(step - 1, config.lr, config.warmup, config.max_steps)
+        lr = warmup_cosine(step - 1, config.lr, config.warmup, config.max_steps, final=0.1 * config.lr)
         for group in opt.param_groups:
             group["lr"] = lr
         asked = labels != IGNORE
@@ -367,7 +359,7 @@ def finetune(config: FinetuneConfig, device="cpu", log=print) -> tuple[SentenceC
             picked = order[i * config.batch_size:(i + 1) * config.batch_size]
             ids, _ = encode([texts[j] for j in picked])
             y = torch.tensor([labels[j] for j in picked], device=device)
-            lr = warmup_cosine(step, config.lr, int(config.warmup_fraction * total), total)
+            lr = warmup_cosine(step, config.lr, int(config.warmup_fraction * total), total, final=0.1 * config.lr)
             for group in opt.param_groups:
                 group["lr"] = lr
             loss = F.cross_entropy(model(ids.to(device)), y)

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 from coursekit import corpora
 from coursekit.device import seed_everything
+from coursekit.schedules import warmup_cosine
 from coursekit.vocab import Vocabulary
 
 DATA = corpora.DATA
@@ -194,10 +195,7 @@ def streams(ids: torch.Tensor, batch: int, offset: int = 0) -> torch.Tensor:
 
 
 def learning_rate(step: int, total: int, config: TrainConfig) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, total - config.warmup)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+    return warmup_cosine(step, config.lr, config.warmup, total, final=config.min_lr)
 
 
 def train_char_model(config: TrainConfig, device: torch.device | str = "cpu", log=print,

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import shlex
 import sys
 import time
@@ -52,6 +51,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from coursekit import translation as tr
 from coursekit.device import seed_everything
+from coursekit.schedules import warmup_cosine
 
 DATA = Path(__file__).resolve().parent / "data"
 CHECKPOINTS = DATA / "checkpoints"
@@ -269,10 +269,7 @@ class TrainConfig:
 
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to a tenth of ``lr`` at ``max_steps``."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.max_steps - config.warmup)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return warmup_cosine(step, config.lr, config.warmup, config.max_steps, final=0.1 * config.lr)
 
 
 def train_batches(config: TrainConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
