@@ -89,13 +89,9 @@ def tokenizer():
 def encode(texts: Sequence[str], max_len: int = MAX_TOKENS) -> tuple[torch.Tensor, torch.Tensor]:
     """Sentences -> ids (B, T) long, [CLS] pieces [SEP] [PAD]..., cut to ``max_len`` (the [SEP] kept), and the
     special-token mask (B, T) bool, True at [CLS], [SEP] and [PAD] (positions masked LM never masks)."""
-    rows = []
-    for e in tokenizer().encode_batch(list(texts)):
-        ids = e.ids if len(e.ids) <= max_len else e.ids[:max_len - 1] + [SEP]
-        rows.append(ids)
-    ids = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row)
+    rows = [e.ids if len(e.ids) <= max_len else e.ids[:max_len - 1] + [SEP]
+            for e in tokenizer().encode_batch(list(texts))]
+    ids = pad_rows(rows)
     return ids, ids <= MASK
 
 
@@ -206,6 +202,7 @@ def pretraining_sequences(texts: Sequence[str], max_len: int = MAX_TOKENS) -> li
 
 
 def pad_rows(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Id lists -> (B, T) long, right-padded with [PAD]; T the longest row."""
     out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
     for i, row in enumerate(rows):
         out[i, :len(row)] = torch.tensor(row)

@@ -71,6 +71,12 @@ def accuracy_interval(predictions: Sequence[int], labels: Sequence[int], z: floa
 
 # ------------------------------------------------------------------------- the bag-of-words baseline
 
+def ngrams(text: str, n: int = 2) -> set[str]:
+    """The distinct words and word n-grams (up to ``n`` words) of a tokenised sentence."""
+    words = text.split()
+    return {" ".join(words[i:i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)}
+
+
 def bag_of_ngrams(texts: Sequence[str], vocabulary: dict[str, int], n: int = 2):
     """(N, len(vocabulary)) float32 torch tensor: 1 where a sentence contains the word or word n-gram (up to
     ``n`` words), else 0; n-grams outside the vocabulary are dropped."""
@@ -78,9 +84,7 @@ def bag_of_ngrams(texts: Sequence[str], vocabulary: dict[str, int], n: int = 2):
 
     out = torch.zeros(len(texts), len(vocabulary))
     for row, text in enumerate(texts):
-        words = text.split()
-        grams = {" ".join(words[i:i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)}
-        out[row, [vocabulary[g] for g in grams if g in vocabulary]] = 1.0
+        out[row, [vocabulary[g] for g in ngrams(text, n) if g in vocabulary]] = 1.0
     return out
 
 
@@ -90,8 +94,7 @@ def ngram_vocabulary(texts: Sequence[str], n: int = 2, min_count: int = 2) -> di
 
     counts = Counter()
     for text in texts:
-        words = text.split()
-        counts.update({" ".join(words[i:i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)})
+        counts.update(ngrams(text, n))
     return {g: i for i, g in enumerate(g for g, c in counts.items() if c >= min_count)}
 
 
