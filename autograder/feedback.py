@@ -31,6 +31,7 @@ HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*(?:\(\s*\d+(?:\.\d+)?\s+points
 DEFINED = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 SIZED = re.compile(r"\\[Bb]igg?[lrm]?(?![A-Za-z])")  # \big( ... \Bigr): sizes the converter lacks
 DOTS = re.compile(r"\\dots(?![A-Za-z])")
+TEXTTT = re.compile(r"\\texttt(?![A-Za-z])")  # the converter knows \mathtt, the same typewriter letters, only
 
 
 def nbgrader_meta(cell) -> dict:
@@ -83,7 +84,8 @@ def mathml(tex: str, block: bool) -> str:
     hold entities (the sanitizer escapes ``<`` in Markdown); the MathML escapes all text it holds."""
     tex = html.unescape(tex)
     try:
-        return tex2mathml(DOTS.sub(r"\\ldots", SIZED.sub("", tex)).strip(), as_block=block)
+        tex_for_converter = TEXTTT.sub(r"\\mathtt", DOTS.sub(r"\\ldots", SIZED.sub("", tex)))
+        return tex2mathml(tex_for_converter.strip(), as_block=block)
     except Exception:  # docutils' MathError, or any other failure on a formula a student wrote
         delimiter = "$$" if block else "$"
         return f'<code class="tex">{html.escape(delimiter + tex + delimiter)}</code>'

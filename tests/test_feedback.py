@@ -20,3 +20,9 @@ def test_special_tokens_in_code_are_escaped_once():
 def test_html_a_student_writes_stays_text():
     html = rendered("`<script>alert(1)</script>` and <script>alert(2)</script> <img src=x onerror=alert(3)>")
     assert "<script" not in html and "<img" not in html  # all of it shown as text: &lt;script&gt;
+
+
+def test_typewriter_tokens_in_display_math_become_mathml():
+    html = rendered("$$\n\\text{input}_{b,1} = \\texttt{<bos>}\n$$")
+    assert "<math" in html and 'class="tex"' not in html, "rendered as MathML, not left as its TeX source"
+    assert "&lt;</mo>" in html and "&gt;</mo>" in html and "<script" not in html
