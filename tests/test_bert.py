@@ -1,5 +1,7 @@
 """Chapter 09's tiny BERT (coursekit.bert): its tokenizer, BERT's 15% / 80-10-10 masking, and a model whose
 [PAD] positions change nothing and whose masked-LM head is tied to its input embedding."""
+import math
+
 import pytest
 import torch
 
@@ -54,3 +56,51 @@ def test_pretraining_sequences_run_the_text_together_without_padding():
     rows = bert.pretraining_sequences(["one two three four five six"] * 10, max_len=8)
     assert all(r[0] == bert.CLS and r[-1] == bert.SEP for r in rows)
     assert all(len(r) == 8 for r in rows[:-1]) and bert.PAD not in sum(rows, [])
+
+
+def test_mask_with_is_the_rule_its_docstring_states_position_by_position():
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 60, (7, 40), generator=g)
+    special = torch.rand(7, 40, generator=g) < 0.2
+    u = torch.rand(7, 40, 3, generator=g)
+    u[0, :3, 0] = 0.15  # exactly the rate: not chosen
+    u[1, :4, :2] = torch.tensor([0.0, 0.8])  # exactly 0.8: a random piece, not [MASK]
+    u[2, :4, :2] = torch.tensor([0.0, 0.9])  # exactly 0.9: unchanged
+    before = ids.clone()
+    inputs, labels = bert.mask_with(ids, special, u, vocab_size=60)
+    assert torch.equal(ids, before), "the ids are not changed in place"
+    rate, mask, random = (torch.tensor(x).item() for x in (0.15, 0.8, 0.9))  # the thresholds as float32 sees them
+    for b in range(7):
+        for t in range(40):
+            choose, action, piece = u[b, t].tolist()
+            if special[b, t] or not choose < rate:
+                assert (inputs[b, t], labels[b, t]) == (ids[b, t], bert.IGNORE)
+                continue
+            assert labels[b, t] == ids[b, t]
+            expected = bert.MASK if action < mask else 5 + math.floor(piece * 55) if action < random else ids[b, t]
+            assert inputs[b, t] == expected
+
+
+def test_parameter_count_is_that_of_transformers_bert():
+    from transformers import BertConfig, BertModel
+
+    for d, layers, heads, d_ff in ((64, 2, 4, 256), (96, 3, 3, 200)):
+        config = BertConfig(vocab_size=300, hidden_size=d, num_hidden_layers=layers, num_attention_heads=heads,
+                            intermediate_size=d_ff, max_position_embeddings=40, type_vocab_size=2)
+        expected = sum(p.numel() for p in BertModel(config).parameters())
+        assert bert.parameter_count(300, d, layers, d_ff, max_positions=40)["total"] == expected
+    base = bert.parameter_count(30522, 768, 12, 3072)["total"]
+    large = bert.parameter_count(30522, 1024, 24, 4096)["total"]
+    assert 109e6 < base < 110e6 and 334e6 < large < 336e6  # Devlin et al.: 110M and 340M
+
+
+def test_fill_mask_ranks_the_pieces_by_the_heads_probabilities():
+    torch.manual_seed(0)
+    model = bert.TinyBert(vocab_size=50, d_model=16, heads=2, layers=1, d_ff=32)
+    ids = torch.tensor([bert.CLS, 7, bert.MASK, 9, bert.SEP])
+    pieces, probabilities = bert.fill_mask(model, ids, k=3)
+    assert not model.training and pieces.shape == probabilities.shape == (5, 3)
+    with torch.no_grad():
+        full = torch.softmax(model.mlm_logits(model(ids[None])[0]), -1)
+    order = full.argsort(-1, descending=True)[:, :3]
+    assert torch.equal(pieces, order) and torch.allclose(probabilities, full.gather(1, order))

@@ -89,6 +89,8 @@ def test_the_student_edition_holds_no_solutions_and_the_same_notebooks(tmp_path)
     out = student_edition(tmp_path / "edition")
     assert not (out / "solutions").exists() and not (out / "autograder").exists()
     assert not leaks(out)
+    for requirements in ("requirements.txt", "requirements-nodeps.txt"):
+        assert (out / requirements).read_bytes() == (REPO / requirements).read_bytes()
     for notebook in NOTEBOOKS.glob("*/*.ipynb"):
         assert (out / "notebooks" / notebook.relative_to(NOTEBOOKS)).read_bytes() == notebook.read_bytes()
     (out / "notebooks" / "planted.py").write_text("### BEGIN SOLUTION\n")

@@ -64,3 +64,29 @@ def test_logistic_regression_minimises_its_objective():
         assert objective(w + step[:5], b + step[5]) >= best - 1e-12
     grad_w = X.T @ (torch.sigmoid(X @ w + b) - y) / len(y) + 0.1 * w  # the gradient, by hand, is zero
     assert grad_w.abs().max() < 1e-5 and not math.isnan(float(best))
+
+
+def test_results_round_trip_with_their_command_and_predictions(tmp_path, monkeypatch):
+    from coursekit.tables import table_command
+
+    monkeypatch.setattr(polarity, "RESULTS", tmp_path)
+    val_labels, test_labels = polarity.split("val")[1], polarity.split("test")[1]
+    test = [1 - y if i % 10 == 0 else y for i, y in enumerate(test_labels)]  # one in ten wrong
+    path = polarity.write_result("m", "a model", val_labels, test, 1.5, 7, "python -m somewhere")
+    (row,) = polarity.read_results().values()
+    assert table_command(path) == "python -m somewhere" and row["model"] == "m"
+    assert row["test_predictions"] == test and row["val_accuracy"] == 100
+    assert row["test_accuracy"] == pytest.approx(100 * (1 - 107 / 1066), abs=1e-4)
+    assert row["test_low"] < row["test_accuracy"] < row["test_high"]
+
+
+def test_paired_difference_is_the_mean_gap_with_a_bootstrap_interval():
+    labels = [1] * 1000
+    a = [1] * 900 + [0] * 100  # 90% right
+    b = [1] * 850 + [0] * 150  # 85% right, wrong wherever a is
+    diff, low, high = polarity.paired_difference(a, b, labels)
+    assert diff == pytest.approx(5.0)
+    # The sentences where they differ: 50 of 1000, each +1: the gap's standard error is sqrt(p (1 - p) / n) with
+    # p = 0.05, 0.69 points; a 95% interval is about +-1.35.
+    assert low == pytest.approx(5.0 - 1.96 * 0.689, abs=0.3) and high == pytest.approx(5.0 + 1.96 * 0.689, abs=0.3)
+    assert polarity.paired_difference(a, a, labels) == (0.0, 0.0, 0.0)
