@@ -66,3 +66,18 @@ def test_top_layers_on_the_frozen_states_are_the_whole_model(model):
         torch.testing.assert_close(top(h, keep), minilm.sentence_vectors(SENTENCES)[0], atol=1e-5, rtol=1e-4)
     assert all(p.data_ptr() != q.data_ptr() for p, q in zip(top.parameters(), encoder.parameters())), \
         "fine-tuning trains a copy, never the shared pretrained model"
+
+
+def test_the_shipped_fine_tuned_layers_give_their_recorded_predictions(model):
+    """The checkpoint is what scored the shipped test accuracy: it gives the recorded predictions again (on the
+    first 160 test sentences, a quarter of a second each way), and its accuracy is the recorded one."""
+    from coursekit import polarity
+
+    row = polarity.read_results()["minilm-finetuned"]
+    texts, labels = polarity.split("test")
+    probabilities = minilm.classify(texts[:160])
+    assert ((probabilities > 0.5).long().tolist()) == row["test_predictions"][:160]
+    assert polarity.accuracy_interval(row["test_predictions"], labels)[0] == pytest.approx(row["test_accuracy"], abs=1e-3)
+    top, ckpt = minilm.load_finetuned()
+    assert ckpt["config"]["top_layers"] == len(top.layers) == minilm.TOP_LAYERS
+    assert max(ckpt["history"]["val_accuracy"]) == pytest.approx(row["val_accuracy"], abs=1e-3)

@@ -90,3 +90,27 @@ def test_paired_difference_is_the_mean_gap_with_a_bootstrap_interval():
     # p = 0.05, 0.69 points; a 95% interval is about +-1.35.
     assert low == pytest.approx(5.0 - 1.96 * 0.689, abs=0.3) and high == pytest.approx(5.0 + 1.96 * 0.689, abs=0.3)
     assert polarity.paired_difference(a, a, labels) == (0.0, 0.0, 0.0)
+
+
+def test_every_shipped_result_is_what_its_predictions_score():
+    from coursekit.tables import table_command
+
+    results = polarity.read_results()
+    assert {"bow", "minilm-frozen-mean", "minilm-finetuned"} <= set(results)
+    test_labels = polarity.split("test")[1]
+    for name, row in results.items():
+        assert len(row["test_predictions"]) == len(test_labels) == polarity.TEST_SIZE
+        accuracy, low, high = polarity.accuracy_interval(row["test_predictions"], test_labels)
+        assert (row["test_accuracy"], row["test_low"], row["test_high"]) == pytest.approx((accuracy, low, high), abs=1e-3)
+        assert table_command(polarity.RESULTS / f"polarity_{name}.csv").startswith("python -m coursekit.")
+
+
+def test_the_bag_of_words_baseline_is_refitted_to_its_shipped_result():
+    """A convex fit: refitting at the shipped L2 gives the shipped predictions (all but a near-tie or two)."""
+    row = polarity.read_results()["bow"]
+    l2 = float(row["description"].rsplit("L2 ", 1)[1].rstrip(")"))
+    texts, labels = polarity.split("train")
+    vocabulary = polarity.ngram_vocabulary(texts)
+    w, b = polarity.logistic_regression(polarity.bag_of_ngrams(texts, vocabulary), labels, l2)
+    test = ((polarity.bag_of_ngrams(polarity.split("test")[0], vocabulary) @ w + b) > 0).long().tolist()
+    assert sum(p != q for p, q in zip(test, row["test_predictions"])) <= 2
