@@ -415,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-steps", type=int, default=PretrainConfig.max_steps)
     parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
+    parser.add_argument("--lr", type=float, default=FinetuneConfig.lr, help="finetune: the peak learning rate")
     parser.add_argument("--from-scratch", action="store_true",
                         help="finetune: the same model from random weights (the control); no checkpoint is kept")
     args = parser.parse_args(argv)
@@ -430,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, history = pretrain(config, device)
         save(CHECKPOINTS / "bert_tiny.pt", model, config, history)
     else:
-        config = FinetuneConfig(epochs=args.epochs, pretrained=not args.from_scratch, command=command)
+        config = FinetuneConfig(epochs=args.epochs, lr=args.lr, pretrained=not args.from_scratch, command=command)
         model, history = finetune(config, device)
         if config.pretrained:
             save(CHECKPOINTS / "bert_tiny_polarity.pt", model, config, history)
