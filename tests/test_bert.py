@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coursekit import bert
+from coursekit import bert, polarity
 
 
 def test_tokenizer_is_bert_style_wordpiece_with_its_template():
@@ -104,3 +104,11 @@ def test_fill_mask_ranks_the_pieces_by_the_heads_probabilities():
         full = torch.softmax(model.mlm_logits(model(ids[None])[0]), -1)
     order = full.argsort(-1, descending=True)[:, :3]
     assert torch.equal(pieces, order) and torch.allclose(probabilities, full.gather(1, order))
+
+
+def test_the_shipped_classifier_loads_and_gives_its_recorded_test_predictions():
+    model, ckpt = bert.load_finetuned()
+    texts, _ = polarity.split("test")
+    recorded = polarity.read_results()["bert-tiny"]["test_predictions"]
+    assert bert.predict(model, list(texts[:200])) == list(recorded[:200])
+    assert ckpt["config"]["pretrained"] is True
