@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from coursekit import corpora, gpt, ngrams, rnn
+from coursekit import corpora, gpt, rnn
 
 
 @pytest.fixture(autouse=True)
@@ -193,21 +193,21 @@ def shipped():
     return gpt.load()
 
 
-def test_shipped_row_is_its_checkpoint_s_score_and_beats_the_5gram_and_the_lstm(shipped):
+def test_shipped_row_is_its_checkpoint_s_score_and_beats_chapter_03_s_gru(shipped):
     model, vocab, info = shipped
     row = next(r for r in rnn.read_results() if r["corpus"] == "shakespeare" and r["model"].startswith("gpt"))
     assert row["model"] == gpt.model_name(info["config"])
     assert row["params"] == rnn.n_parameters(model)
     assert row["command"] == info["command"]
     assert row["test_nats_per_char"] == pytest.approx(info["test"], abs=1e-6)
-    # Scored again here, on the first 20,000 test characters (the whole split is the training command's job):
-    text = corpora.split("shakespeare")["test"][:20000]
+    # The float16 weights as shipped, scored again on the whole test split, give the recorded figure:
     with torch.no_grad():
-        again = gpt.nats_per_char(model, vocab, text)
-    assert 0.5 < again < 2.5
-    five_gram = next(b for b in ngrams.baselines() if b["corpus"] == "shakespeare" and b["unit"] == "char"
-                     and b["n"] == 5)
-    assert info["test"] < five_gram["test_nats_per_char"]
+        again = gpt.nats_per_char(model, vocab, corpora.split("shakespeare")["test"])
+    assert again == pytest.approx(info["test"], abs=1e-3)
+    # What chapter 10 claims of it: better than chapter 03's GRU; it trails the 5-gram and the LSTM (44 CPU
+    # minutes are too few for a Transformer on 1 MB of text), which the page computes from the same table.
+    gru = next(r for r in rnn.read_results() if r["corpus"] == "shakespeare" and r["model"].startswith("gru"))
+    assert info["test"] < gru["test_nats_per_char"]
 
 
 def test_shipped_curve_is_the_checkpoint_s_history(shipped):
