@@ -385,37 +385,18 @@ def finetune(config: FinetuneConfig, device="cpu", log=print) -> tuple[SentenceC
     g = seed_everything(config.seed)
     encoder = load_pretrained(device=device)[0] if config.pretrained else PretrainConfig().model()
     model = SentenceClassifier(encoder, dropout=config.dropout).to(device)
-    texts, labels = polarity.split("train")
+    texts = polarity.split("train")[0]
     val_texts, val_labels = polarity.split("val")
-    steps_per_epoch = len(texts) // config.batch_size
-    total = config.epochs * steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
-    history = {k: [] for k in ("epoch", "seconds", "train", "val_accuracy")}
-    best, best_state, start, step = -1.0, None, time.perf_counter(), 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(texts), generator=g).tolist()
-        running = 0.0
-        for i in range(steps_per_epoch):
-            picked = order[i * config.batch_size:(i + 1) * config.batch_size]
-            ids, _ = encode([texts[j] for j in picked])
-            y = torch.tensor([labels[j] for j in picked], device=device)
-            lr = warmup_cosine(step, config.lr, int(config.warmup_fraction * total), total, final=0.1 * config.lr)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            loss = F.cross_entropy(model(ids.to(device)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += loss.item()
-            step += 1
-        accuracy = polarity.accuracy_interval(predict(model, val_texts, device=device), val_labels)[0]
-        for key, value in zip(history, (epoch, time.perf_counter() - start, running / steps_per_epoch, accuracy)):
-            history[key].append(value)
-        log(f"epoch {epoch}  {history['seconds'][-1]:5.0f} s  train {running / steps_per_epoch:.3f}  val {accuracy:.1f}%")
-        if accuracy > best:
-            best, best_state = accuracy, {k: t.detach().clone() for k, t in model.state_dict().items()}
-    model.load_state_dict(best_state)
+
+    def logits_of(picked):
+        return model(encode([texts[j] for j in picked])[0].to(device))
+
+    def val_accuracy():
+        return polarity.accuracy_interval(predict(model, val_texts, device=device), val_labels)[0]
+
+    history = polarity.fine_tune_by_epochs(model, opt, logits_of, config.epochs, config.batch_size,
+                                           config.warmup_fraction, val_accuracy, g, log)
     return model.eval(), history
 
 

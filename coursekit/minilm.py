@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 from coursekit import polarity
 from coursekit.device import seed_everything
-from coursekit.schedules import warmup_cosine
 
 HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # what the lecture's code would name
 CHECKPOINT = Path(__file__).resolve().parent / "data" / "checkpoints" / "minilm_polarity.pt"
@@ -203,37 +202,19 @@ def finetune(config: FinetuneConfig, device: str = "cpu", log=print) -> tuple[To
     states = {name: frozen_states(polarity.split(name)[0], below, device=device) for name in polarity.SPLITS}
     log(f"frozen states of {sum(map(len, states.values()))} sentences: {time.perf_counter() - start:.0f} s")
     top = TopLayers(layers[below:], model.config.hidden_size, dropout=config.dropout).to(device)
-    labels, val_labels = polarity.split("train")[1], polarity.split("val")[1]
-    steps_per_epoch = len(labels) // config.batch_size
-    total = config.epochs * steps_per_epoch
     opt = torch.optim.AdamW([{"params": top.layers.parameters(), "lr": config.lr},
                              {"params": top.out.parameters(), "lr": config.head_lr}], weight_decay=0.01)
-    peaks = [group["lr"] for group in opt.param_groups]
-    history = {k: [] for k in ("epoch", "seconds", "train", "val_accuracy")}
-    best, best_state, step = -1.0, None, 0
-    for epoch in range(1, config.epochs + 1):
-        top.train()
-        order = torch.randperm(len(labels), generator=g).tolist()
-        running = 0.0
-        for i in range(steps_per_epoch):
-            picked = order[i * config.batch_size:(i + 1) * config.batch_size]
-            h, keep = _pad([states["train"][j] for j in picked])
-            y = torch.tensor([labels[j] for j in picked], device=device)
-            for group, peak in zip(opt.param_groups, peaks):
-                group["lr"] = warmup_cosine(step, peak, int(config.warmup_fraction * total), total, final=0.1 * peak)
-            loss = F.cross_entropy(top(h.to(device), keep.to(device)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += loss.item()
-            step += 1
-        accuracy = polarity.accuracy_interval(predict_states(top, states["val"], device=device), val_labels)[0]
-        for key, value in zip(history, (epoch, time.perf_counter() - start, running / steps_per_epoch, accuracy)):
-            history[key].append(value)
-        log(f"epoch {epoch}  {history['seconds'][-1]:5.0f} s  train {running / steps_per_epoch:.3f}  val {accuracy:.1f}%")
-        if accuracy > best:
-            best, best_state = accuracy, {k: t.detach().clone() for k, t in top.state_dict().items()}
-    top.load_state_dict(best_state)
+    val_labels = polarity.split("val")[1]
+
+    def logits_of(picked):
+        h, keep = _pad([states["train"][j] for j in picked])
+        return top(h.to(device), keep.to(device))
+
+    def val_accuracy():
+        return polarity.accuracy_interval(predict_states(top, states["val"], device=device), val_labels)[0]
+
+    history = polarity.fine_tune_by_epochs(top, opt, logits_of, config.epochs, config.batch_size,
+                                           config.warmup_fraction, val_accuracy, g, log)
     return top.eval(), history, states
 
 

@@ -10,11 +10,16 @@ cross-validation accuracies; ours come from one split, with a 95% interval from 
 from __future__ import annotations
 
 import math
+import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+from coursekit.schedules import warmup_cosine
 
 DATA = Path(__file__).resolve().parent / "data" / "sentiment"
 LABELS = ("negative", "positive")  # label 0, label 1
@@ -122,6 +127,47 @@ def logistic_regression(X, y, l2: float, steps: int = 200):
 
 RESULTS = Path(__file__).resolve().parent / "data" / "bert"
 TEST_SIZE = 1066
+
+
+def fine_tune_by_epochs(model: torch.nn.Module, opt: torch.optim.Optimizer, logits_of: Callable[[list[int]], torch.Tensor],
+                        epochs: int, batch_size: int, warmup_fraction: float, val_accuracy: Callable[[], float],
+                        g: torch.Generator, log=print) -> dict:
+    """The training loop both of chapter 09's fine-tuned classifiers share: ``epochs`` passes over the training
+    split in a random order drawn from ``g``, ``batch_size`` sentences a step (the last partial batch dropped), each
+    parameter group's learning rate warmed up over ``warmup_fraction`` of the steps from the rate it was given,
+    then decayed along a cosine to a tenth of it. ``logits_of(indices)`` -> (B, 2) logits of those training
+    sentences; ``val_accuracy()`` -> the validation accuracy in %, checked after every epoch. The weights of the
+    best epoch are loaded back into ``model``. Returns the history: ``epoch``, ``seconds`` (since the loop began),
+    ``train`` (mean loss of the epoch) and ``val_accuracy``."""
+    labels = torch.tensor(split("train")[1])
+    steps_per_epoch = len(labels) // batch_size
+    total = epochs * steps_per_epoch
+    peaks = [group["lr"] for group in opt.param_groups]
+    history = {k: [] for k in ("epoch", "seconds", "train", "val_accuracy")}
+    best, best_state, start, step = -1.0, None, time.perf_counter(), 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(labels), generator=g).tolist()
+        running = 0.0
+        for i in range(steps_per_epoch):
+            picked = order[i * batch_size:(i + 1) * batch_size]
+            for group, peak in zip(opt.param_groups, peaks):
+                group["lr"] = warmup_cosine(step, peak, int(warmup_fraction * total), total, final=0.1 * peak)
+            logits = logits_of(picked)
+            loss = F.cross_entropy(logits, labels[picked].to(logits.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.item()
+            step += 1
+        accuracy = val_accuracy()
+        for key, value in zip(history, (epoch, time.perf_counter() - start, running / steps_per_epoch, accuracy)):
+            history[key].append(value)
+        log(f"epoch {epoch}  {history['seconds'][-1]:5.0f} s  train {running / steps_per_epoch:.3f}  val {accuracy:.1f}%")
+        if accuracy > best:
+            best, best_state = accuracy, {k: t.detach().clone() for k, t in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return history
 
 
 def write_result(model: str, description: str, val_predictions: Sequence[int], test_predictions: Sequence[int],

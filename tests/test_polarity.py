@@ -114,3 +114,31 @@ def test_the_bag_of_words_baseline_is_refitted_to_its_shipped_result():
     w, b = polarity.logistic_regression(polarity.bag_of_ngrams(texts, vocabulary), labels, l2)
     test = ((polarity.bag_of_ngrams(polarity.split("test")[0], vocabulary) @ w + b) > 0).long().tolist()
     assert sum(p != q for p, q in zip(test, row["test_predictions"])) <= 2
+
+
+def test_fine_tuning_loop_sees_every_sentence_once_an_epoch_and_keeps_the_best_epoch():
+    train_size = len(polarity.split("train")[1])
+    features = torch.randn(train_size, 3, generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen, snapshots, batch = [], [], 1000
+    scripted = iter([50.0, 70.0, 60.0])  # the second epoch is the best
+
+    def logits_of(picked):
+        seen.extend(picked)
+        return model(features[picked])
+
+    def val_accuracy():
+        snapshots.append({k: t.clone() for k, t in model.state_dict().items()})
+        return next(scripted)
+
+    history = polarity.fine_tune_by_epochs(model, opt, logits_of, 3, batch, 0.1, val_accuracy,
+                                           torch.Generator().manual_seed(1), log=lambda _: None)
+    steps = train_size // batch
+    for epoch in range(3):
+        one_epoch = seen[epoch * steps * batch:(epoch + 1) * steps * batch]
+        assert len(set(one_epoch)) == len(one_epoch) == steps * batch  # no sentence twice, the remainder dropped
+    assert seen[:steps * batch] != seen[steps * batch:2 * steps * batch]  # a new order each epoch
+    assert history["epoch"] == [1, 2, 3] and history["val_accuracy"] == [50.0, 70.0, 60.0]
+    assert all(torch.equal(t, snapshots[1][k]) for k, t in model.state_dict().items())
+    assert not torch.equal(snapshots[1]["weight"], snapshots[2]["weight"])
