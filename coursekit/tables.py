@@ -1,4 +1,5 @@
-"""The results files the chapters ship: a CSV (or TSV) whose first line is the command that wrote it."""
+"""The results files the chapters ship: a CSV (or TSV) whose first line is the command that wrote it; or, where
+several commands add rows to one file, a CSV whose ``command`` column says which command made each row."""
 from __future__ import annotations
 
 import csv
@@ -25,6 +26,24 @@ def _number(text: str):
         except ValueError:
             pass
     return text
+
+
+def upsert_row(path: Path, row: dict, key: Iterable[str]) -> None:
+    """Put ``row`` (with a ``command`` column) into the CSV at ``path``, replacing the row with the same values of
+    the ``key`` columns; rows sorted by those values."""
+    key = tuple(key)
+    rows = [r for r in read_rows(path) if any(str(r[k]) != str(row[k]) for k in key)] if path.exists() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row), lineterminator="\n")
+        w.writeheader()
+        w.writerows(sorted(rows + [row], key=lambda r: tuple(str(r[k]) for k in key)))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A file ``upsert_row`` wrote, back as dicts, numbers as int or float."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def read_table(path: Path, text_columns: Iterable[str] = ()) -> list[dict]:
