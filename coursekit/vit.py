@@ -243,16 +243,17 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 500, device="cpu") -
     return torch.cat([model(x[i:i + batch].to(device)).argmax(-1).cpu() for i in range(0, len(x), batch)])
 
 
-def train(config: TrainConfig, device="cpu", log=print, max_seconds: float | None = None) -> tuple[nn.Module, dict]:
-    """Train ``config.model`` on ``config.train_size`` stratified training images for ``config.steps`` steps
-    (sooner if ``max_seconds`` runs out). Returns the model in eval mode and its history: ``step``, ``seconds``
+def train(config: TrainConfig, device="cpu", log=print, max_seconds: float | None = None,
+          model: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """Train ``config.model`` (or the ``model`` given, e.g. a smaller ViT) on ``config.train_size`` stratified
+    training images for ``config.steps`` steps (sooner if ``max_seconds`` runs out). Returns the model in eval mode and its history: ``step``, ``seconds``
     and ``train`` (the mean loss since the last entry), every tenth of the run."""
     g = seed_everything(config.seed)
     torch.set_num_threads(config.threads)
     x_all, y_all = images("train")
     keep = stratified_subset(y_all, config.train_size)
     x, y = x_all[keep], y_all[keep]
-    model = config.build().to(device)
+    model = (model if model is not None else config.build()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = {k: [] for k in ("step", "seconds", "train")}
     start, running, counted = time.perf_counter(), 0.0, 0
