@@ -22,7 +22,8 @@ set. The shipped checkpoints and the rows of ``data/vit/results.csv`` are made b
 and the data-size curve (``data/vit/data_size.csv``; 1,000, 2,000 and 5,000 training images, the 10,000 being the
 checkpoints' rows) by::
 
-    python -m coursekit.vit curve --threads 1
+    python -m coursekit.vit curve --model vit --threads 1
+    python -m coursekit.vit curve --model cnn --threads 1
 """
 from __future__ import annotations
 
@@ -343,10 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_and_record(TrainConfig(model=args.model, steps=args.steps, threads=args.threads, command=command),
                          device)
         return 0
-    for model in ("vit", "cnn"):
-        for size in CURVE_SIZES:
-            train_and_record(TrainConfig(model=model, train_size=size, steps=args.steps, threads=args.threads,
-                                         command=command), device)
+    for size in CURVE_SIZES:
+        train_and_record(TrainConfig(model=args.model, train_size=size, steps=args.steps, threads=args.threads,
+                                     command=command), device)
     return 0
 
 
