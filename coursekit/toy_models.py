@@ -343,3 +343,62 @@ class TinyTransformer(torch.nn.Module):
         y = self.transformer.decode(tgt_in, memory, src != self.pad_id)  # (B, T, d_model)
         bias = self.logit_bias if self.logit_bias.dim() == 1 else self.logit_bias[:tgt_in.size(1)]
         return y @ self.readout.T + bias                                 # (B, T, V)
+
+
+class TinyGPT(torch.nn.Module):
+    """Chapter 10's ``coursekit.gpt.GPT`` built from given weights: the language model that chapter 10's
+    ``generate`` takes as input in the hidden cases.
+
+    weights: {name: tensor}, a state_dict of ``coursekit.gpt.GPT``; its sizes are read from the shapes (the
+    vocabulary and d_model from ``token.weight``, the context window from ``position.weight``, the layers from
+    the blocks); heads: the attention heads. Float tensors on one device, in one dtype (float32 or float64).
+
+    Called as the GPT is, ``model(ids, cache=None)`` -> ``(logits (B, T, V), cache)``: ids (B, T) long, the
+    positions of ``ids`` following those the cache holds; all must fit in ``block_size``. In eval mode, without
+    dropout, its parameters frozen. ``calls`` counts the calls, ``positions`` the positions they fed.
+    """
+
+    def __init__(self, weights: dict, heads: int):
+        super().__init__()
+        from coursekit.gpt import GPT, GPTConfig  # not at the top: the other toy models need only torch
+
+        vocab, d_model = weights["token.weight"].shape
+        layers = len({name.split(".")[1] for name in weights if name.startswith("blocks.")})
+        config = GPTConfig(vocab, weights["position.weight"].size(0), d_model, heads, layers, dropout=0.0)
+        self.gpt = GPT(config).to(weights["token.weight"].device, weights["token.weight"].dtype)
+        self.gpt.load_state_dict(weights)
+        self.config = config
+        self.calls, self.positions = 0, 0
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def block_size(self) -> int:
+        return self.config.block_size
+
+    def forward(self, ids: torch.Tensor, cache=None):
+        self.calls += 1
+        self.positions += ids.size(1)
+        with torch.no_grad():
+            return self.gpt(ids, cache)
+
+
+class CacheOnlyGPT(TinyGPT):
+    """A ``TinyGPT`` that insists on its KV cache: chapter 10's ``generate_with_kv_cache`` takes it as input.
+
+    The first call reads the prompt without a cache, ``model(prompt)``; every later call must pass the cache
+    the previous call returned and a single new token, ``model(ids[:, -1:], cache)``, else it raises a
+    RuntimeError that says so (code that reads the whole prefix again cannot pass for cached generation)."""
+
+    def forward(self, ids: torch.Tensor, cache=None):
+        if self.calls > 0 and cache is None:
+            raise RuntimeError(f"CacheOnlyGPT: call {self.calls + 1} has no cache. After the first call, pass the "
+                               "cache the last call returned: model(ids[:, -1:], cache)")
+        if self.calls > 0 and ids.size(1) != 1:
+            raise RuntimeError(f"CacheOnlyGPT: call {self.calls + 1} feeds {ids.size(1)} tokens with the cache. "
+                               "After the first call, feed only the newest token: model(ids[:, -1:], cache)")
+        return super().forward(ids, cache)
