@@ -10,20 +10,23 @@ from autograder.course import REPO, assignments
 
 CHAPTERS = [f"book/{p.stem}.html" for p in sorted((REPO / "book").glob("[0-9][0-9]_*.md"))]
 EXERCISES = [f"notebooks/{a}/{a}.html" for a in assignments()]
+# The closing page gathers the chapters' results: executed and read like a chapter, but with no notation box,
+# questions or demos of its own.
+PAGES = [*CHAPTERS, "book/results.html"]
 
 
 def test_every_chapter_and_exercise_is_in_the_table_of_contents():
     toc = (REPO / "_toc.yml").read_text()
-    for page in CHAPTERS + EXERCISES:
+    for page in PAGES + EXERCISES:
         assert f"file: {page.removesuffix('.html')}" in toc, f"{page} is not in _toc.yml"
 
 
 def test_pages_exist(built_book):
-    for page in ["index.html", "book/preface.html", *CHAPTERS, *EXERCISES, "search.html"]:
+    for page in ["index.html", "book/preface.html", *PAGES, *EXERCISES, "search.html"]:
         assert (built_book / page).exists(), page
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_chapters_ran_without_errors(built_book, page):
     html = (built_book / page).read_text()
     assert "Traceback (most recent call last)" not in html
@@ -31,7 +34,7 @@ def test_chapters_ran_without_errors(built_book, page):
     assert html.count('class="ck-demo"') >= 2, "at least two interactive demos"
 
 
-@pytest.mark.parametrize("page", ["book/preface.html", *CHAPTERS, *EXERCISES])
+@pytest.mark.parametrize("page", ["book/preface.html", *PAGES, *EXERCISES])
 def test_pages_need_no_network(built_book, page):
     html = (built_book / page).read_text()
     external = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?://[^"]+)"', html)
@@ -169,7 +172,7 @@ OVERFLOW_JS = """() => {
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("page", ["book/preface.html", *CHAPTERS, *EXERCISES])
+@pytest.mark.parametrize("page", ["book/preface.html", *PAGES, *EXERCISES])
 def test_nothing_is_wider_than_the_column(built_book, chromium, page):
     """At 1280 px and on a 400 px phone, the page never scrolls sideways and no element of the article sticks out
     of the text column: tables and long equations scroll inside their own box, code wraps (coursekit/static)."""
@@ -207,7 +210,7 @@ SHRUNK_JS = """() => {
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_figures_stay_legible_on_a_phone(built_book, chromium, page):
     """At 400 px a figure or demo frame is not shrunk below 540 px (its labels would be 4-5 px high): it keeps its
     width and scrolls inside its box (coursekit/static/course.css)."""
@@ -273,7 +276,7 @@ def article(built_book, page):
     return soup.select_one("main article") or soup.select_one("article")
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_chapter_cites_its_references(built_book, page):
     """A "References" section with a bibliography (sphinxcontrib-bibtex, filtered to the chapter), every citation in
     the prose resolved and linked to an entry of this page's list, and every entry cited."""
@@ -300,12 +303,13 @@ def test_chapter_cites_its_references(built_book, page):
     assert ids <= cited, "every work in the references is cited in the chapter"
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_figures_and_tables_are_numbered_and_captioned(built_book, page):
     """Every image a cell draws is in a figure with a number and a caption (cell metadata `mystnb: figure:
     {caption, name}`); every figure on the page, tables included, is numbered in order within the chapter ("Fig. 7.3")
     and captioned. The interactive demos' frames (.ck-demo) are exempt, though they may be captioned too."""
-    chapter = int(Path(page).stem[:2])
+    stem = Path(page).stem
+    prefix = f"{int(stem[:2])}." if stem[:2].isdigit() else ""  # the closing page's figures are Fig. 1, 2, ...
     body = article(built_book, page)
     for img in body.find_all("img"):
         if img.find_parent(class_="ck-demo"):
@@ -319,14 +323,14 @@ def test_figures_and_tables_are_numbered_and_captioned(built_book, page):
         number = caption and caption.select_one(".caption-number")
         assert number is not None, f"figure {figure.get('id')!r} has no numbered caption"
         kind, _, n = number.get_text(strip=True).partition(" ")
-        assert kind in numbers and re.fullmatch(rf"{chapter}\.\d+", n), f"figure {figure.get('id')!r}: {number.get_text()!r}"
-        numbers[kind].append(int(n.split(".")[1]))
+        assert kind in numbers and re.fullmatch(rf"{prefix}\d+", n), f"figure {figure.get('id')!r}: {number.get_text()!r}"
+        numbers[kind].append(int(n.split(".")[-1]))
         words = caption.get_text(" ", strip=True).removeprefix(number.get_text(" ", strip=True)).split()
         assert len(words) >= 5, f"{number.get_text(strip=True)} has no real caption: {' '.join(words)!r}"
     for table in body.select("table > caption .caption-number"):  # Markdown tables with {table}
         kind, _, n = table.get_text(strip=True).partition(" ")
-        assert kind == "Table" and re.fullmatch(rf"{chapter}\.\d+", n), f"a table numbered {table.get_text()!r}"
-        numbers["Table"].append(int(n.split(".")[1]))
+        assert kind == "Table" and re.fullmatch(rf"{prefix}\d+", n), f"a table numbered {table.get_text()!r}"
+        numbers["Table"].append(int(n.split(".")[-1]))
     for kind, found in numbers.items():
         assert sorted(found) == list(range(1, len(found) + 1)), f"{kind} numbers {found}: one sequence per chapter"
 
@@ -340,7 +344,7 @@ def page_weight(built_book, page) -> int:
     return html_path.stat().st_size + sum(p.stat().st_size for p in own)
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_chapter_page_is_light(built_book, page):
     weight = page_weight(built_book, page)
     assert weight <= MAX_PAGE_BYTES, (f"{page} weighs {weight / 1e6:.2f} MB with its images (at most "
@@ -366,7 +370,7 @@ def test_demo_frames_are_palette_pngs(built_book):
             assert image.mode == "P", f"a demo frame is a palette PNG, not {image.mode}"
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", PAGES)
 def test_chapter_is_offered_as_a_notebook(built_book, page):
     """The download button offers the chapter as .ipynb (no outputs, ready to run), besides its .md source."""
     import nbformat

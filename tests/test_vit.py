@@ -163,3 +163,36 @@ def test_results_rows_are_replaced_by_key_and_read_back_as_numbers(tmp_path):
     assert tables.read_rows(path) == [
         {"model": "cnn", "train_size": 1000, "test_accuracy": 85.0, "command": "c"},
         {"model": "vit", "train_size": 1000, "test_accuracy": 81.0, "command": "a b"}]
+
+
+@pytest.fixture(scope="module", params=["vit", "cnn"])
+def shipped(request):
+    return request.param, *vit.load(request.param)
+
+
+def test_shipped_checkpoint_gives_its_recorded_predictions_and_row(shipped):
+    from coursekit import polarity, tables
+    name, model, info = shipped
+    path = vit.checkpoint_path(name)
+    assert path.stat().st_size <= 5 * 2**20, "checkpoints stay under 5 MB"
+    (row,) = [r for r in tables.read_rows(vit.RESULTS_PATH) if r["model"] == name]
+    assert row == info["row"]
+    assert row["command"] == f"python -m coursekit.vit train --model {name} --threads 1"
+    assert row["params"] == vit.n_parameters(model) and row["train_size"] == 10_000
+    x, y = vit.images("test")
+    predictions = vit.predict(model, x)
+    assert torch.equal(predictions, info["test_predictions"].long())
+    accuracy, low, high = polarity.accuracy_interval(predictions.tolist(), y.tolist())
+    assert (row["test_accuracy"], row["low"], row["high"]) == pytest.approx((accuracy, low, high), abs=1e-9)
+    assert accuracy > 75  # far above chance (10%): the claim chapter 11 starts from
+
+
+def test_data_size_curve_has_both_models_at_every_size_with_the_shipped_budget():
+    from coursekit import tables
+    rows = tables.read_rows(vit.CURVE_PATH)
+    shipped_steps = {r["model"]: r["steps"] for r in tables.read_rows(vit.RESULTS_PATH)}
+    for name in ("vit", "cnn"):
+        mine = {r["train_size"]: r for r in rows if r["model"] == name}
+        assert sorted(mine) == list(vit.CURVE_SIZES), name
+        assert {r["steps"] for r in mine.values()} == {shipped_steps[name]}, "the same steps at every size"
+        assert {r["command"] for r in mine.values()} == {f"python -m coursekit.vit curve --model {name} --threads 1"}
