@@ -224,7 +224,8 @@ def test_results_table_round_trip(tmp_path):
 
 
 def test_shipped_rows_match_their_checkpoints():
-    rows = rnn.read_results()
+    # The recurrent rows; chapter 10's GPT row is tested with its own model in test_gpt.py.
+    rows = [r for r in rnn.read_results() if r["model"].split()[0] in rnn.CELL_NAMES]
     assert {(r["corpus"], r["model"].split()[0]) for r in rows} >= {(c, "lstm") for c in corpora.CORPORA}
     for row in rows:
         path = corpora.DATA.parent.parent / row["checkpoint"]
