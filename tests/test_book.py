@@ -31,7 +31,8 @@ def test_chapters_ran_without_errors(built_book, page):
     html = (built_book / page).read_text()
     assert "Traceback (most recent call last)" not in html
     assert "cell_output" in html, "the chapter's code was executed and its outputs are in the page"
-    assert html.count('class="ck-demo"') >= 2, "at least two interactive demos"
+    if page in CHAPTERS:  # the closing page gathers results and has no demos of its own
+        assert html.count('class="ck-demo"') >= 2, "at least two interactive demos"
 
 
 @pytest.mark.parametrize("page", ["book/preface.html", *PAGES, *EXERCISES])
