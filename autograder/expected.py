@@ -43,12 +43,19 @@ def case_seed(assignment: str, name: str) -> int:
     return zlib.crc32(f"{assignment}/{name}".encode())
 
 
+def draw_cases(assignment: str, name: str) -> tuple[list[dict], torch.Generator]:
+    """The hidden cases of one graded name as the grader draws them (its fixed seed), without expected outputs,
+    and the generator, left where drawing them left it."""
+    generator = torch.Generator().manual_seed(case_seed(assignment, name))
+    cases = cases_module(assignment).CASES[name](generator)
+    return [dict(case, kind=case.get("kind", "function")) for case in cases], generator
+
+
 def build_expected(assignment: str, out_dir: Path) -> Path:
     reference = load_reference(assignment)
     all_cases = {}
-    for name, make_cases in cases_module(assignment).CASES.items():
-        generator = torch.Generator().manual_seed(case_seed(assignment, name))
-        cases = [dict(case, kind=case.get("kind", "function")) for case in make_cases(generator)]
+    for name in cases_module(assignment).CASES:
+        cases, generator = draw_cases(assignment, name)
         for case in cases:
             if case["kind"] == "module" and case.get("state_dict") is None:
                 case["state_dict"] = random_weights(reference[name], case.get("init", {}), generator)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder.checks import ENV_EXPECTED_DIR
 from autograder.course import REPO, assignments
@@ -37,6 +38,16 @@ def expected_dir(tmp_path_factory) -> Path:
         os.environ.pop(ENV_EXPECTED_DIR, None)
     else:
         os.environ[ENV_EXPECTED_DIR] = old
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: a second thread only waits (and, on a busy machine, spins); restored after. A module asks for
+    it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,7 @@ import torch.nn.functional as F
 from coursekit import corpora, gpt, rnn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(vocab_size=11, block_size=32, d_model=16, heads=2, layers=2, seed=0) -> gpt.GPT:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from autograder.cases import gpt as cases
 from autograder.checks import call_case, compare_case, prepare
-from autograder.expected import case_seed, reference_output
+from autograder.expected import draw_cases, reference_output
 from autograder.reference import load_reference
 from coursekit import gpt as kit
 from coursekit.toy_models import CacheOnlyGPT, TinyGPT
@@ -27,12 +27,7 @@ D = torch.float64
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +37,9 @@ def ref():
 
 def generated(name: str) -> list[dict]:
     """The hidden cases of ``name``, as the grader draws them (same seed), with the reference's outputs."""
-    g = torch.Generator().manual_seed(case_seed(A, name))
     reference = load_reference(A)
-    out = []
-    for case in cases.CASES[name](g):
-        case = dict(case, kind=case.get("kind", "function"))
-        case["expected"] = reference_output(reference[name], case)
-        out.append(case)
-    return out
+    drawn = draw_cases(A, name)[0]
+    return [dict(case, expected=reference_output(reference[name], case)) for case in drawn]
 
 
 # --------------------------------------------------------------------------- CausalSelfAttention

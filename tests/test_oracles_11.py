@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from autograder.cases import vit as cases
 from autograder.checks import call_case, compare_case, tolerance
-from autograder.expected import case_seed
+from autograder.expected import draw_cases
 from autograder.reference import load_reference
 from coursekit import vit as kit
 
@@ -30,8 +30,7 @@ def ref():
 
 def generated(name: str) -> list[dict]:
     """The hidden cases of ``name``, as the grader draws them (same seed), without their expected outputs."""
-    g = torch.Generator().manual_seed(case_seed(A, name))
-    return [dict(case, kind=case.get("kind", "function")) for case in cases.CASES[name](g)]
+    return draw_cases(A, name)[0]
 
 
 def expected(ref, name: str, case: dict):

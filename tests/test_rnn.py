@@ -12,13 +12,7 @@ import torch.nn.functional as F
 from coursekit import corpora, ngrams, rnn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second thread only waits (and, on a busy machine, spins); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(cell="lstm", vocab_size=11, hidden=16, seed=0):

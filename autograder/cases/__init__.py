@@ -50,6 +50,30 @@ def cases_module(assignment: str) -> ModuleType:
         raise KeyError(f"no hidden cases for {assignment!r}: expected autograder/cases/{slug}.py") from error
 
 
+def randn(g: torch.Generator, *shape: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    """Normal numbers drawn in float64 from ``g`` and stored in float32, as the student gets them."""
+    return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale + shift).float()
+
+
+def module_weights(module: torch.nn.Module, g: torch.Generator, embedding_scale: float | None = None) -> dict:
+    """Weights for every parameter of ``module``, by name, drawn from ``g``: layer norms near (1, 0), matrices
+    scaled by 1/sqrt(fan-in), biases small; embedding tables at ``embedding_scale`` when it is given."""
+    weights = {}
+    for prefix, layer in module.named_modules():
+        for name, parameter in layer.named_parameters(recurse=False):
+            shape = tuple(parameter.shape)
+            if isinstance(layer, torch.nn.LayerNorm):
+                value = randn(g, *shape, scale=0.2, shift=1.0 if name == "weight" else 0.0)
+            elif embedding_scale is not None and isinstance(layer, torch.nn.Embedding):
+                value = randn(g, *shape, scale=embedding_scale)
+            elif len(shape) > 1:
+                value = randn(g, *shape, scale=shape[-1] ** -0.5)
+            else:
+                value = randn(g, *shape, scale=0.2)
+            weights[f"{prefix}.{name}" if prefix else name] = value
+    return weights
+
+
 def untied(g: torch.Generator, *shape: int, gap: float = 0.05, scale: float = 1.0) -> torch.Tensor:
     """Random scores whose values along the last dimension are at least ``gap * scale`` apart, in a
     random order: sorting, argmax and top-k give one answer in every precision."""

@@ -26,6 +26,7 @@ its curved range.
 """
 import torch
 
+from autograder.cases import randn
 from coursekit import bert as kit
 
 F64 = torch.float64
@@ -282,16 +283,12 @@ def pack_pair(g):
 # --------------------------------------------------------------------------- BertEmbeddings
 
 
-def _randn(g, *shape, scale=1.0, shift=0.0):
-    return (torch.randn(*shape, generator=g, dtype=F64) * scale + shift).float()
-
-
 def _embedding_weights(g, vocab, d, positions, segments):
-    token = _randn(g, vocab, d)
+    token = randn(g, vocab, d)
     token[kit.PAD] = 0.0
-    return {"token.weight": token, "position.weight": _randn(g, positions, d),
-            "segment.weight": _randn(g, segments, d), "norm.weight": _randn(g, d, scale=0.2, shift=1.0),
-            "norm.bias": _randn(g, d, scale=0.2)}
+    return {"token.weight": token, "position.weight": randn(g, positions, d),
+            "segment.weight": randn(g, segments, d), "norm.weight": randn(g, d, scale=0.2, shift=1.0),
+            "norm.bias": randn(g, d, scale=0.2)}
 
 
 def _pairs(g, batch, size, vocab, segments=2):
@@ -354,15 +351,15 @@ def BertEmbeddings(g):
 
 
 def _head_weights(g, d, labels):
-    return {"pooler.weight": _randn(g, d, d, scale=d ** -0.5), "pooler.bias": _randn(g, d, scale=0.2),
-            "out.weight": _randn(g, labels, d, scale=d ** -0.5), "out.bias": _randn(g, labels, scale=0.2)}
+    return {"pooler.weight": randn(g, d, d, scale=d ** -0.5), "pooler.bias": randn(g, d, scale=0.2),
+            "out.weight": randn(g, labels, d, scale=d ** -0.5), "out.bias": randn(g, labels, scale=0.2)}
 
 
 def ClassificationHead(g):
     def case(group, note, d, labels, batch, size, defaults=False):
         init = dict(d_model=d) if defaults else dict(d_model=d, labels=labels, dropout=0.1)
         return dict(id=f"d_model={d}, labels={labels}, B={batch}, T={size}: {note}", group=group, kind="module",
-                    init=init, state_dict=_head_weights(g, d, labels), args=[_randn(g, batch, size, d)])
+                    init=init, state_dict=_head_weights(g, d, labels), args=[randn(g, batch, size, d)])
 
     group = "ordinary cases"
     yield case(group, "two labels", 16, 2, 4, 7)

@@ -24,9 +24,8 @@ the float32 model must generate the same ids. The generation cells pass their ow
 cases do not depend on the student's. Contexts stay within the model's block_size (no sliding window).
 """
 import torch
-import torch.nn as nn
 
-from autograder.cases import uniform_clear_of, untied
+from autograder.cases import module_weights, randn, uniform_clear_of, untied
 from autograder.checks import BUILD, prepare
 from coursekit import gpt as kit
 
@@ -39,24 +38,20 @@ SCALE = 1.5        # the attention cases' qkv matrices are N(0, SCALE² / d)
 TOKEN = 0.4        # the tiny GPTs' embeddings are N(0, TOKEN²): next-token distributions neither flat nor certain
 
 
-def _randn(g, *shape, scale=1.0, shift=0.0):
-    return (torch.randn(*shape, generator=g, dtype=F64) * scale + shift).float()
-
-
 # --------------------------------------------------------------------------- CausalSelfAttention
 
 
 def _attention_weights(g, d):
-    return {"qkv.weight": _randn(g, 3 * d, d, scale=SCALE / d ** 0.5), "qkv.bias": _randn(g, 3 * d, scale=0.2),
-            "out.weight": _randn(g, d, d, scale=d ** -0.5), "out.bias": _randn(g, d, scale=0.2)}
+    return {"qkv.weight": randn(g, 3 * d, d, scale=SCALE / d ** 0.5), "qkv.bias": randn(g, 3 * d, scale=0.2),
+            "out.weight": randn(g, d, d, scale=d ** -0.5), "out.bias": randn(g, d, scale=0.2)}
 
 
 def CausalSelfAttention(g):
     def case(group, note, d, heads, batch, size, past=None, x=None, keyword=False):
-        x = _randn(g, batch, size, d) if x is None else x
+        x = randn(g, batch, size, d) if x is None else x
         args, kwargs = [x], {}
         if past is not None:
-            cache = (_randn(g, batch, heads, past, d // heads, scale=1.5), _randn(g, batch, heads, past, d // heads))
+            cache = (randn(g, batch, heads, past, d // heads, scale=1.5), randn(g, batch, heads, past, d // heads))
             args, kwargs = ([x], dict(past=cache)) if keyword else ([x, cache], {})
         elif keyword:
             kwargs = dict(past=None)
@@ -82,7 +77,7 @@ def CausalSelfAttention(g):
 
     group = "no look-ahead"
     for past, size, split in ((None, 8, (2, 5)), (3, 6, (1, 4))):
-        x = _randn(g, 4, size, 16)
+        x = randn(g, 4, size, 16)
         for i, t in enumerate(split):  # rows 2i and 2i+1 agree on positions < t
             x[2 * i + 1, :t] = x[2 * i, :t]
         c = case(group, f"rows in pairs that agree on their first {split} positions and differ after them",
@@ -212,20 +207,7 @@ def sample(g):
 def gpt_weights(g, vocab=11, block=16, d=16, heads=2, layers=2) -> dict:
     """Weights for every parameter of coursekit.gpt.GPT (stored in float32, as the student gets them)."""
     model = kit.GPT(kit.GPTConfig(vocab, block, d, heads, layers, dropout=0.0))
-    weights = {}
-    for prefix, layer in model.named_modules():
-        for name, parameter in layer.named_parameters(recurse=False):
-            shape = tuple(parameter.shape)
-            if isinstance(layer, nn.LayerNorm):
-                value = _randn(g, *shape, scale=0.2, shift=1.0 if name == "weight" else 0.0)
-            elif isinstance(layer, nn.Embedding):
-                value = _randn(g, *shape, scale=TOKEN)
-            elif len(shape) > 1:
-                value = _randn(g, *shape, scale=shape[-1] ** -0.5)
-            else:
-                value = _randn(g, *shape, scale=0.2)
-            weights[f"{prefix}.{name}" if prefix else name] = value
-    return weights
+    return module_weights(model, g, embedding_scale=TOKEN)
 
 
 def model_spec(weights: dict, heads: int, cache_only: bool = False) -> dict:

@@ -24,6 +24,7 @@ import math
 import torch
 import torch.nn as nn
 
+from autograder.cases import module_weights, randn
 from autograder.checks import BUILD, prepare
 from coursekit import transformer as kit
 
@@ -35,26 +36,6 @@ GAP = 0.02  # the least margin of the argmax over the runner-up, at every step o
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _randn(g, *shape, scale=1.0, shift=0.0):
-    return (torch.randn(*shape, generator=g, dtype=F64) * scale + shift).float()
-
-
-def _weights(module: nn.Module, g) -> dict:
-    """Weights for every parameter of ``module``, by name (stored in float32, as the student gets them)."""
-    weights = {}
-    for prefix, layer in module.named_modules():
-        for name, parameter in layer.named_parameters(recurse=False):
-            shape = tuple(parameter.shape)
-            if isinstance(layer, nn.LayerNorm):
-                value = _randn(g, *shape, scale=0.2, shift=1.0 if name == "weight" else 0.0)
-            elif len(shape) > 1:
-                value = _randn(g, *shape, scale=shape[-1] ** -0.5)
-            else:
-                value = _randn(g, *shape, scale=0.2)
-            weights[f"{prefix}.{name}" if prefix else name] = value
-    return weights
 
 
 def _lengths(g, batch, low, high):
@@ -121,10 +102,10 @@ def shift_right(g):
 
 def _encoder_case(g, group, note, d_model, heads, d_ff, batch, size, norm_first=True, mask="none", defaults=False):
     init = dict(d_model=d_model, heads=heads, d_ff=d_ff, dropout=0.1, norm_first=norm_first)
-    state = _weights(kit.EncoderBlock(**init), g)
+    state = module_weights(kit.EncoderBlock(**init), g)
     if defaults:  # dropout and norm_first left out: 0.1 and pre-norm
         init = dict(d_model=d_model, heads=heads, d_ff=d_ff)
-    x = _randn(g, batch, size, d_model)
+    x = randn(g, batch, size, d_model)
     kwargs = {}
     if mask == "padding":
         kwargs["src_mask"] = _padding(g, batch, size)[:, None, None, :]
@@ -172,9 +153,9 @@ def EncoderBlock(g):
 def _decoder_case(g, group, note, d_model, heads, d_ff, batch, t, s, norm_first=True, tgt="none", src="none",
                   y=None, memory=None):
     init = dict(d_model=d_model, heads=heads, d_ff=d_ff, dropout=0.1, norm_first=norm_first)
-    state = _weights(kit.DecoderBlock(**init), g)
-    y = _randn(g, batch, t, d_model) if y is None else y
-    memory = _randn(g, batch, s, d_model, scale=0.8, shift=0.3) if memory is None else memory
+    state = module_weights(kit.DecoderBlock(**init), g)
+    y = randn(g, batch, t, d_model) if y is None else y
+    memory = randn(g, batch, s, d_model, scale=0.8, shift=0.3) if memory is None else memory
     kwargs = {}
     if tgt == "causal":
         kwargs["tgt_mask"] = torch.ones(t, t, dtype=torch.bool).tril()
@@ -199,7 +180,7 @@ def _decoder_case(g, group, note, d_model, heads, d_ff, batch, t, s, norm_first=
 def _shared_prefixes(g, pairs, t, d_model, split):
     """(2 * pairs, T, d) decoder inputs: rows 2i and 2i + 1 agree on their first ``split[i]`` positions and
     differ after."""
-    y = _randn(g, 2 * pairs, t, d_model)
+    y = randn(g, 2 * pairs, t, d_model)
     for i, k in enumerate(split):
         y[2 * i + 1, :k] = y[2 * i, :k]
     return y
@@ -230,7 +211,7 @@ def DecoderBlock(g):
     group = "no look-ahead"
     for norm_first, d_model, heads, t, s, split in ((True, 16, 4, 7, 5, (3, 5)), (False, 16, 2, 6, 8, (1, 4))):
         y = _shared_prefixes(g, len(split), t, d_model, split)
-        memory = _randn(g, 2 * len(split), s, d_model, scale=0.8, shift=0.3)
+        memory = randn(g, 2 * len(split), s, d_model, scale=0.8, shift=0.3)
         memory[1::2] = memory[0::2]  # each pair reads the same source, with the same padding
         keep = _padding(g, len(split), s).repeat_interleave(2, dim=0)[:, None, None, :]
         yield _decoder_case(g, group, f"rows in pairs that agree on their first {split} positions, one source "
@@ -238,7 +219,7 @@ def DecoderBlock(g):
                             2 * len(split), t, s, norm_first, tgt="causal", src=keep, y=y, memory=memory)
     yield _decoder_case(g, group, "the same rows with the future changed at every position after the first",
                         16, 4, 32, 2, 5, 5, True, tgt="causal",
-                        y=_shared_prefixes(g, 1, 5, 16, (1,)), memory=_randn(g, 1, 5, 16).expand(2, 5, 16).clone())
+                        y=_shared_prefixes(g, 1, 5, 16, (1,)), memory=randn(g, 1, 5, 16).expand(2, 5, 16).clone())
 
 
 # --------------------------------------------------------------------------- Transformer
@@ -247,7 +228,7 @@ def DecoderBlock(g):
 def _model_case(g, group, note, vocab, d_model, heads, layers, d_ff, src, tgt_in, norm_first=True, pad_id=0):
     init = dict(vocab_size=vocab, d_model=d_model, heads=heads, layers=layers, d_ff=d_ff, dropout=0.1,
                 norm_first=norm_first, pad_id=pad_id)
-    state = _weights(kit.Transformer(**init), g)
+    state = module_weights(kit.Transformer(**init), g)
     kind = "pre-norm" if norm_first else "post-norm"
     return dict(id=f"{kind}, V={vocab}, d_model={d_model}, heads={heads}, layers={layers}, B={src.size(0)}, "
                    f"S={src.size(1)}, T={tgt_in.size(1)}: {note}",
@@ -306,12 +287,12 @@ def _tiny(g, vocab, d_model, heads, layers, d_ff, norm_first, ids, eos_bias, eos
     """A TinyTransformer spec: random weights and output layer, <pad> and <bos> made improbable, <eos>'s score
     shifted by ``eos_bias + eos_ramp * t`` at target position t (a sentence's end grows likelier)."""
     pad, bos, eos = ids
-    weights = _weights(kit.Transformer(vocab, d_model, heads, layers, d_ff, norm_first=norm_first, pad_id=pad), g)
+    weights = module_weights(kit.Transformer(vocab, d_model, heads, layers, d_ff, norm_first=norm_first, pad_id=pad), g)
     for name in weights:  # the source weighs more in what the decoder says: sentences differ from the first token
         if "cross_attention.W_o" in name:
             weights[name] *= CROSS
-    readout = _randn(g, vocab, d_model, scale=READOUT / math.sqrt(d_model))
-    bias = _randn(g, vocab, scale=0.3).expand(positions, vocab).clone()  # (P, V)
+    readout = randn(g, vocab, d_model, scale=READOUT / math.sqrt(d_model))
+    bias = randn(g, vocab, scale=0.3).expand(positions, vocab).clone()  # (P, V)
     bias[:, pad] -= 20.0
     bias[:, bos] -= 20.0
     bias[:, eos] += eos_bias + eos_ramp * torch.arange(positions)

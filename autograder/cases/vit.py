@@ -20,13 +20,10 @@ Fashion-MNIST test images).
 """
 import torch
 
+from autograder.cases import randn
 from coursekit import vit as kit
 
 F64 = torch.float64
-
-
-def _randn(g, *shape, scale=1.0, shift=0.0):
-    return (torch.randn(*shape, generator=g, dtype=F64) * scale + shift).float()
 
 
 def _images(start: int, count: int) -> torch.Tensor:
@@ -42,23 +39,23 @@ def patchify(g):
         return dict(id=f"x {tuple(x.shape)}, patch={patch}: {note}", group=group, args=[x, patch], **kw)
 
     group = "square images"
-    yield case(group, "one channel, 4 x 4 patches", _randn(g, 3, 1, 16, 16), 4)
-    yield case(group, "three channels, 4 x 4 patches", _randn(g, 2, 3, 12, 12), 4)
-    yield case(group, "two channels, 3 x 3 patches", _randn(g, 4, 2, 9, 9), 3)
-    yield case(group, "three channels, 2 x 2 patches", _randn(g, 2, 3, 8, 8), 2)
+    yield case(group, "one channel, 4 x 4 patches", randn(g, 3, 1, 16, 16), 4)
+    yield case(group, "three channels, 4 x 4 patches", randn(g, 2, 3, 12, 12), 4)
+    yield case(group, "two channels, 3 x 3 patches", randn(g, 4, 2, 9, 9), 3)
+    yield case(group, "three channels, 2 x 2 patches", randn(g, 2, 3, 8, 8), 2)
     yield case(group, "Fashion-MNIST images, 7 x 7 patches", _images(10, 4), 7)
     yield case(group, "Fashion-MNIST images, 4 x 4 patches", _images(20, 3), 4)
 
     group = "images that are not square"
-    yield case(group, "H < W, one channel", _randn(g, 2, 1, 8, 12), 4)
-    yield case(group, "H > W, three channels", _randn(g, 2, 3, 12, 8), 4)
-    yield case(group, "one row of patches, two channels", _randn(g, 3, 2, 3, 15), 3)
-    yield case(group, "one column of patches, three channels", _randn(g, 2, 3, 10, 2), 2)
+    yield case(group, "H < W, one channel", randn(g, 2, 1, 8, 12), 4)
+    yield case(group, "H > W, three channels", randn(g, 2, 3, 12, 8), 4)
+    yield case(group, "one row of patches, two channels", randn(g, 3, 2, 3, 15), 3)
+    yield case(group, "one column of patches, three channels", randn(g, 2, 3, 10, 2), 2)
 
     group = "edge cases"
-    yield case(group, "one image (B=1), two channels", _randn(g, 1, 2, 6, 6), 3)
-    yield case(group, "patch=1: every pixel a patch of C numbers", _randn(g, 2, 3, 4, 5), 1)
-    yield case(group, "one patch as large as the image", _randn(g, 2, 3, 6, 6), 6)
+    yield case(group, "one image (B=1), two channels", randn(g, 1, 2, 6, 6), 3)
+    yield case(group, "patch=1: every pixel a patch of C numbers", randn(g, 2, 3, 4, 5), 1)
+    yield case(group, "one patch as large as the image", randn(g, 2, 3, 6, 6), 6)
     yield case(group, "float64 images", torch.randn(2, 2, 8, 4, generator=g, dtype=F64), 4, dtype=F64)
 
 
@@ -67,7 +64,7 @@ def patchify(g):
 
 def _embedding_weights(g, in_channels, patch, d_model):
     fan_in = in_channels * patch * patch
-    return {"proj.weight": _randn(g, d_model, fan_in, scale=fan_in ** -0.5), "proj.bias": _randn(g, d_model, scale=0.2)}
+    return {"proj.weight": randn(g, d_model, fan_in, scale=fan_in ** -0.5), "proj.bias": randn(g, d_model, scale=0.2)}
 
 
 def PatchEmbedding(g):
@@ -77,16 +74,16 @@ def PatchEmbedding(g):
                     init=init, state_dict=_embedding_weights(g, x.size(1), patch, d_model), args=[x])
 
     group = "ordinary cases"
-    yield case(group, "one channel", _randn(g, 3, 1, 16, 16), 4, 16)
-    yield case(group, "three channels", _randn(g, 2, 3, 12, 12), 4, 24)
-    yield case(group, "two channels, 3 x 3 patches", _randn(g, 2, 2, 9, 9), 3, 8)
+    yield case(group, "one channel", randn(g, 3, 1, 16, 16), 4, 16)
+    yield case(group, "three channels", randn(g, 2, 3, 12, 12), 4, 24)
+    yield case(group, "two channels, 3 x 3 patches", randn(g, 2, 2, 9, 9), 3, 8)
     yield case(group, "Fashion-MNIST images, the chapter's patch 4 and d_model 96", _images(30, 4), 4, 96)
 
     group = "sizes"
-    yield case(group, "an image that is not square (8 x 12), three channels", _randn(g, 2, 3, 8, 12), 4, 16)
-    yield case(group, "patch=1", _randn(g, 2, 3, 3, 4), 1, 8)
-    yield case(group, "one patch as large as the image", _randn(g, 3, 2, 5, 5), 5, 12)
-    yield case(group, "one image (B=1), d_model=1", _randn(g, 1, 1, 8, 8), 2, 1)
+    yield case(group, "an image that is not square (8 x 12), three channels", randn(g, 2, 3, 8, 12), 4, 16)
+    yield case(group, "patch=1", randn(g, 2, 3, 3, 4), 1, 8)
+    yield case(group, "one patch as large as the image", randn(g, 3, 2, 5, 5), 5, 12)
+    yield case(group, "one image (B=1), d_model=1", randn(g, 1, 1, 8, 8), 2, 1)
 
 
 # --------------------------------------------------------------------------- ViT
@@ -99,15 +96,15 @@ def vit_weights(g, **config) -> dict[str, torch.Tensor]:
     for name, parameter in model.named_parameters():
         shape = parameter.shape
         if name == "cls":
-            weights[name] = _randn(g, *shape)
+            weights[name] = randn(g, *shape)
         elif name == "pos":
-            weights[name] = _randn(g, *shape, scale=0.5)
+            weights[name] = randn(g, *shape, scale=0.5)
         elif name.split(".")[-2].startswith("norm"):                    # norm, blocks.*.norm1, blocks.*.norm2
-            weights[name] = _randn(g, *shape, scale=0.2, shift=1.0 if name.endswith("weight") else 0.0)
+            weights[name] = randn(g, *shape, scale=0.2, shift=1.0 if name.endswith("weight") else 0.0)
         elif parameter.dim() > 1:
-            weights[name] = _randn(g, *shape, scale=shape[-1] ** -0.5)
+            weights[name] = randn(g, *shape, scale=shape[-1] ** -0.5)
         else:
-            weights[name] = _randn(g, *shape, scale=0.2)
+            weights[name] = randn(g, *shape, scale=0.2)
     return weights
 
 
@@ -121,19 +118,19 @@ def ViT(g):
                     state_dict=weights, args=[x])
 
     group = "the class token and the positions"
-    yield case(group, "two layers", _randn(g, 4, 1, 12, 12), patch=4, d_model=16, heads=2, layers=2, d_ff=24,
+    yield case(group, "two layers", randn(g, 4, 1, 12, 12), patch=4, d_model=16, heads=2, layers=2, d_ff=24,
                classes=5)
-    yield case(group, "one layer, three channels", _randn(g, 3, 3, 8, 8), patch=2, d_model=12, heads=3, layers=1,
+    yield case(group, "one layer, three channels", randn(g, 3, 3, 8, 8), patch=2, d_model=12, heads=3, layers=1,
                d_ff=16, classes=4)
-    yield case(group, "three layers, four heads", _randn(g, 2, 1, 16, 16), patch=4, d_model=32, heads=4, layers=3,
+    yield case(group, "three layers, four heads", randn(g, 2, 1, 16, 16), patch=4, d_model=32, heads=4, layers=3,
                d_ff=48, classes=10)
 
     group = "sizes"
-    yield case(group, "no blocks (layers=0): the class token and its position only", _randn(g, 3, 1, 8, 8),
+    yield case(group, "no blocks (layers=0): the class token and its position only", randn(g, 3, 1, 8, 8),
                patch=4, d_model=8, heads=2, layers=0, d_ff=8, classes=3)
-    yield case(group, "one patch as large as the image: T = 2", _randn(g, 3, 2, 6, 6), patch=6, d_model=8, heads=2,
+    yield case(group, "one patch as large as the image: T = 2", randn(g, 3, 2, 6, 6), patch=6, d_model=8, heads=2,
                layers=2, d_ff=16, classes=2)
-    yield case(group, "one image (B=1), one class (a score)", _randn(g, 1, 1, 12, 12), patch=3, d_model=16,
+    yield case(group, "one image (B=1), one class (a score)", randn(g, 1, 1, 12, 12), patch=3, d_model=16,
                heads=4, layers=2, d_ff=16, classes=1)
 
     group = "Fashion-MNIST images"
