@@ -41,8 +41,9 @@ import itertools
 import math
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -111,6 +112,20 @@ class MultiHeadAttention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, h, T, d/h)
         return self.W_o(y.transpose(1, 2).reshape(x.shape))  # (B, T, d), the heads concatenated
+
+
+@contextmanager
+def keeping_weights(modules: Iterable[nn.Module]) -> Iterator[list[nn.Module]]:
+    """Within the ``with`` block, attention layers (anything with ``keep_weights`` and ``weights``: chapter 07's,
+    chapter 10's) keep their last call's weights; afterwards they go back to the fused kernel and forget them."""
+    modules = list(modules)
+    for m in modules:
+        m.keep_weights = True
+    try:
+        yield modules
+    finally:
+        for m in modules:
+            m.keep_weights, m.weights = False, None
 
 
 class FeedForward(nn.Sequential):
@@ -248,14 +263,9 @@ class Transformer(Translator):
         tgt_in (B, T) -> {"encoder": (layers, B, heads, S, S), "decoder": (layers, B, heads, T, T),
         "cross": (layers, B, heads, T, S)}, float32 on the CPU."""
         modules = self.attention_modules()
-        for layer in (m for group in modules.values() for m in group):
-            layer.keep_weights = True
-        try:
+        with keeping_weights(m for group in modules.values() for m in group):
             self(src, tgt_in)
             return {kind: torch.stack([m.weights.float().cpu() for m in group]) for kind, group in modules.items()}
-        finally:
-            for layer in (m for group in modules.values() for m in group):
-                layer.keep_weights, layer.weights = False, None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from coursekit import tables
 from coursekit.device import seed_everything
 from coursekit.polarity import accuracy_interval
 from coursekit.schedules import warmup_cosine
-from coursekit.transformer import EncoderBlock
+from coursekit.transformer import EncoderBlock, keeping_weights
 
 DATA = Path(__file__).resolve().parent / "data"
 IMAGES = DATA / "images" / "fashion_mnist_small.npz"
@@ -171,15 +171,9 @@ class ViT(nn.Module):
 @torch.no_grad()
 def attention_weights(model: ViT, x: torch.Tensor) -> list[torch.Tensor]:
     """Every layer's attention weights for images x: a list of ``layers`` tensors (B, heads, N + 1, N + 1)."""
-    modules = [block.attention for block in model.blocks]
-    for m in modules:
-        m.keep_weights = True
-    try:
+    with keeping_weights(block.attention for block in model.blocks) as modules:
         model(x)
         return [m.weights for m in modules]
-    finally:
-        for m in modules:
-            m.keep_weights, m.weights = False, None
 
 
 def attention_rollout(weights: Sequence[torch.Tensor]) -> torch.Tensor:
