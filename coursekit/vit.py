@@ -13,8 +13,9 @@ is classified by one linear layer::
 
 The two models are trained by the same loop (AdamW, warm-up then cosine decay, random shifts and horizontal
 flips, a fixed number of optimiser steps whatever the number of images, so that the data-size curve compares
-data at equal compute), and scored once, at the end, on the 2,000 test images: no model is picked on the test
-set. The shipped checkpoints and the rows of ``data/vit/results.csv`` are made by::
+data at equal compute; each model's steps and learning rate are in ``RECIPES``), and scored once, at the end, on
+the 2,000 test images: no model is picked on the test set. The shipped checkpoints and the rows of
+``data/vit/results.csv`` are made by::
 
     python -m coursekit.vit train --model vit --threads 1
     python -m coursekit.vit train --model cnn --threads 1
@@ -24,6 +25,8 @@ checkpoints' rows) by::
 
     python -m coursekit.vit curve --model vit --threads 1
     python -m coursekit.vit curve --model cnn --threads 1
+
+(``--sizes 1000 2000`` trains some of the sizes only, so that two runs can share the work side by side.)
 """
 from __future__ import annotations
 
@@ -131,13 +134,13 @@ class PatchEmbedding(nn.Module):
 class ViTConfig:
     image_size: int = 28
     in_channels: int = 1
-    patch: int = 4
+    patch: int = 7
     d_model: int = 96
     heads: int = 4
     layers: int = 4
-    d_ff: int = 192
+    d_ff: int = 384
     classes: int = 10
-    dropout: float = 0.1
+    dropout: float = 0.0
 
     @property
     def patches(self) -> int:
@@ -211,18 +214,30 @@ class SmallCNN(nn.Module):
 
 # ----------------------------------------------------------------------------------------- training
 
+# Each model's budget of optimiser steps and its peak learning rate. Both get about 16 minutes of one CPU thread:
+# a ViT step takes 0.12 s and a CNN step 0.22 s, so the ViT makes more of them, and the two are compared at equal
+# compute. The ViT's recipe (patch 7, d_ff 384, no dropout, this learning rate) was chosen on 1,000 training
+# images held out from the other 9,000, never on the test set.
+RECIPES = {"vit": {"steps": 8000, "lr": 2e-3}, "cnn": {"steps": 4300, "lr": 1e-3}}
+
+
 @dataclass
 class TrainConfig:
     model: str = "vit"            # "vit" or "cnn"
     train_size: int = 10_000
-    steps: int = 2500
+    steps: int | None = None      # None: the model's budget in RECIPES
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float | None = None       # None: the model's learning rate in RECIPES
     warmup: int = 200
     weight_decay: float = 0.05
     seed: int = 0
     threads: int = 1
     command: str = ""
+
+    def __post_init__(self):
+        recipe = RECIPES[self.model]
+        self.steps = recipe["steps"] if self.steps is None else self.steps
+        self.lr = recipe["lr"] if self.lr is None else self.lr
 
     def build(self) -> nn.Module:
         return ViT(ViTConfig()) if self.model == "vit" else SmallCNN()
@@ -326,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursekit.vit", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=("train", "curve"))
     parser.add_argument("--model", choices=("vit", "cnn"), default="vit")
-    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--steps", type=int, default=None, help="default: the model's budget in RECIPES")
+    parser.add_argument("--sizes", type=int, nargs="+", default=CURVE_SIZES, help="the curve's training-set sizes")
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     args = parser.parse_args(argv)
     command = "python -m coursekit.vit " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -335,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_and_record(TrainConfig(model=args.model, steps=args.steps, threads=args.threads, command=command),
                          device)
         return 0
-    for size in CURVE_SIZES:
+    for size in args.sizes:
         train_and_record(TrainConfig(model=args.model, train_size=size, steps=args.steps, threads=args.threads,
                                      command=command), device)
     return 0

@@ -70,7 +70,7 @@ def test_vit_is_patches_class_token_positions_and_pytorchs_encoder():
 
 def test_vit_sees_every_patch_and_the_position_embeddings_tell_patches_apart():
     torch.manual_seed(2)
-    model = vit.ViT(vit.ViTConfig(d_model=32, heads=2, layers=1, d_ff=32, dropout=0.0)).eval()
+    model = vit.ViT(vit.ViTConfig(patch=4, d_model=32, heads=2, layers=1, d_ff=32, dropout=0.0)).eval()
     x = torch.randn(1, 1, 28, 28)
     with torch.no_grad():
         base = model(x)
@@ -103,7 +103,7 @@ def test_attention_rollout_is_the_product_of_head_averaged_layers_with_the_resid
 
 def test_attention_weights_are_each_layers_softmax_and_are_not_kept_afterwards():
     torch.manual_seed(4)
-    model = vit.ViT(vit.ViTConfig(d_model=16, heads=2, layers=3, d_ff=16, dropout=0.0)).eval()
+    model = vit.ViT(vit.ViTConfig(patch=4, d_model=16, heads=2, layers=3, d_ff=16, dropout=0.0)).eval()
     x = torch.randn(2, 1, 28, 28)
     weights = vit.attention_weights(model, x)
     assert [tuple(w.shape) for w in weights] == [(2, 2, 50, 50)] * 3
@@ -179,6 +179,9 @@ def test_shipped_checkpoint_gives_its_recorded_predictions_and_row(shipped):
     assert row == info["row"]
     assert row["command"] == f"python -m coursekit.vit train --model {name} --threads 1"
     assert row["params"] == vit.n_parameters(model) and row["train_size"] == 10_000
+    # Trained with today's recipe, so the page's description of it is the checkpoint's:
+    assert (info["config"].steps, info["config"].lr) == (vit.RECIPES[name]["steps"], vit.RECIPES[name]["lr"])
+    assert info["config"] == vit.TrainConfig(model=name, threads=1, command=row["command"])
     x, y = vit.images("test")
     predictions = vit.predict(model, x)
     assert torch.equal(predictions, info["test_predictions"].long())
@@ -195,4 +198,7 @@ def test_data_size_curve_has_both_models_at_every_size_with_the_shipped_budget()
         mine = {r["train_size"]: r for r in rows if r["model"] == name}
         assert sorted(mine) == list(vit.CURVE_SIZES), name
         assert {r["steps"] for r in mine.values()} == {shipped_steps[name]}, "the same steps at every size"
-        assert {r["command"] for r in mine.values()} == {f"python -m coursekit.vit curve --model {name} --threads 1"}
+        for r in mine.values():  # the sizes may have been trained by several commands, side by side
+            command = r["command"].split()
+            assert command[:6] == f"python -m coursekit.vit curve --model {name}".split(), r["command"]
+            assert "--steps" not in command and command[-2:] == ["--threads", "1"], r["command"]

@@ -134,8 +134,8 @@ def ViT(g):
                heads=4, layers=2, d_ff=16, classes=1)
 
     group = "Fashion-MNIST images"
-    yield case(group, "the chapter's model, the defaults: 28 x 28, patch 4, d_model 96, 4 heads, 4 layers",
-               _images(40, 4), defaults=True, patch=4, d_model=96, heads=4, layers=4, d_ff=192, classes=10)
+    yield case(group, "the chapter's model, the defaults: 28 x 28, patch 7, d_model 96, 4 heads, 4 layers",
+               _images(40, 4), defaults=True, patch=7, d_model=96, heads=4, layers=4, d_ff=384, classes=10)
     yield case(group, "7 x 7 patches, two layers", _images(50, 6), patch=7, d_model=24, heads=2, layers=2, d_ff=32,
                classes=10)
 
@@ -193,7 +193,7 @@ def attention_rollout(g):
 
     group = "a real ViT's attention"
     yield case(group, "coursekit.vit.attention_weights of a seeded ViT, 4 layers, patch 4, on test images",
-               real_vit_weights(11, 2, 60, d_model=32, heads=4, layers=4, d_ff=32))
+               real_vit_weights(11, 2, 60, patch=4, d_model=32, heads=4, layers=4, d_ff=32))
     yield case(group, "coursekit.vit.attention_weights of a seeded ViT, 2 layers, patch 7, on test images",
                real_vit_weights(12, 3, 70, patch=7, d_model=16, heads=2, layers=2, d_ff=16))
 

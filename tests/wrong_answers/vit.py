@@ -41,8 +41,8 @@ def _embedding(forward: str) -> str:
 
 VIT_INIT = '''
 class ViT(nn.Module):
-    def __init__(self, image_size=28, in_channels=1, patch=4, d_model=96, heads=4, layers=4, d_ff=192, classes=10,
-                 dropout=0.1):
+    def __init__(self, image_size=28, in_channels=1, patch=7, d_model=96, heads=4, layers=4, d_ff=384, classes=10,
+                 dropout=0.0):
         super().__init__()
         patches = (image_size // patch) ** 2
         self.embed = PatchEmbedding(in_channels, patch, d_model)
