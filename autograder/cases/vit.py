@@ -77,7 +77,7 @@ def PatchEmbedding(g):
     yield case(group, "one channel", randn(g, 3, 1, 16, 16), 4, 16)
     yield case(group, "three channels", randn(g, 2, 3, 12, 12), 4, 24)
     yield case(group, "two channels, 3 x 3 patches", randn(g, 2, 2, 9, 9), 3, 8)
-    yield case(group, "Fashion-MNIST images, the chapter's patch 4 and d_model 96", _images(30, 4), 4, 96)
+    yield case(group, "Fashion-MNIST images, patch 4 and d_model 96", _images(30, 4), 4, 96)
 
     group = "sizes"
     yield case(group, "an image that is not square (8 x 12), three channels", randn(g, 2, 3, 8, 12), 4, 16)
