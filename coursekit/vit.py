@@ -342,7 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("what", choices=("train", "curve"))
     parser.add_argument("--model", choices=("vit", "cnn"), default="vit")
     parser.add_argument("--steps", type=int, default=None, help="default: the model's budget in RECIPES")
-    parser.add_argument("--sizes", type=int, nargs="+", default=CURVE_SIZES, help="the curve's training-set sizes")
+    # Only the curve's sizes: a curve run on all 10,000 images would overwrite the shipped checkpoint.
+    parser.add_argument("--sizes", type=int, nargs="+", choices=CURVE_SIZES, default=CURVE_SIZES,
+                        help="the curve's training-set sizes")
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     args = parser.parse_args(argv)
     command = "python -m coursekit.vit " + shlex.join(sys.argv[1:] if argv is None else argv)
